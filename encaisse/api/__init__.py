@@ -1,0 +1,1 @@
+"""The HTTP API (django-ninja): thin endpoints over services and selectors."""

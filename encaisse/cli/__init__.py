@@ -1,0 +1,1 @@
+"""Encaisse's CLI commands (management commands of the `encaisse` program)."""

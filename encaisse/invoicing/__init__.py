@@ -1,0 +1,1 @@
+"""Invoice types, régies, number series, products, invoices and credit notes."""

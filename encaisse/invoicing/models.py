@@ -1,0 +1,343 @@
+"""Régies, invoice types, series, products, invoices and their lines.
+
+Posted invoices are never edited or deleted: the model refuses, and on
+PostgreSQL a trigger refuses too. "Paid" is not stored: it is read from the
+ledger (the invoice's receivable line minus what is settled against it).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from encaisse.core.errors import ImmutableRecord
+from encaisse.core.money import Money
+from encaisse.ledger.models import Account, Entry, EntryLine, Journal
+from encaisse.parties.models import Customer, Organisation
+
+
+class PaymentMethod(models.TextChoices):
+    CARD = "card", _("Card (online)")
+    SEPA_DEBIT = "sepa_debit", _("SEPA direct debit")
+    TRANSFER = "transfer", _("Bank transfer")
+    CHEQUE = "cheque", _("Cheque")
+    CASH = "cash", _("Cash")
+    TERMINAL = "terminal", _("Card terminal on site")
+    PAYPAL = "paypal", _("PayPal")
+    PAYFIP = "payfip", _("PayFiP")
+
+
+def _validate_methods(value: Any) -> None:
+    allowed = set(PaymentMethod.values)
+    if not isinstance(value, list) or any(v not in allowed for v in value):
+        raise ValidationError(_("Choose among: %(choices)s."), params={"choices": ", ".join(sorted(allowed))})
+
+
+class Regie(models.Model):
+    """A collection office: where the money of some invoice types is received and booked."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="regies")
+    code = models.CharField(_("code"), max_length=32)
+    name = models.CharField(_("name"), max_length=120)
+    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, verbose_name=_("journal"), related_name="+")
+    bank_account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, verbose_name=_("receiving bank account"), related_name="+"
+    )
+    allowed_methods = models.JSONField(
+        _("allowed payment methods"), default=list, blank=True, validators=[_validate_methods]
+    )
+
+    class Meta:
+        verbose_name = _("régie (collection office)")
+        verbose_name_plural = _("régies (collection offices)")
+        constraints = [models.UniqueConstraint(fields=["organisation", "code"], name="regie_code_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InvoiceSeries(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="series")
+    code = models.CharField(_("code"), max_length=32)
+    prefix = models.CharField(_("prefix"), max_length=16)
+    yearly_reset = models.BooleanField(_("restart every year"), default=True)
+    padding = models.PositiveSmallIntegerField(_("digits"), default=5)
+
+    class Meta:
+        verbose_name = _("number series")
+        verbose_name_plural = _("number series")
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "code"], name="series_code_unique"),
+            models.UniqueConstraint(fields=["organisation", "prefix"], name="series_prefix_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.prefix
+
+    def format_number(self, *, year: int, value: int) -> str:
+        if self.yearly_reset:
+            return f"{self.prefix}-{year}-{value:0{self.padding}d}"
+        return f"{self.prefix}-{value:0{self.padding}d}"
+
+    def counter_year(self, year: int) -> int:
+        return year if self.yearly_reset else 0
+
+
+class SeriesCounter(models.Model):
+    """The last number taken in a series and year; locked by the posting that takes the next."""
+
+    series = models.ForeignKey(InvoiceSeries, on_delete=models.PROTECT, related_name="counters")
+    year = models.PositiveIntegerField()
+    last_value = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["series", "year"], name="series_counter_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.series} {self.year}: {self.last_value}"
+
+
+class VatRate(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="vat_rates")
+    code = models.CharField(_("code"), max_length=16)
+    name = models.CharField(_("name"), max_length=64)
+    # A percentage, not money: DecimalField is safe here (5 digits round-trip through SQLite's REAL).
+    percent = models.DecimalField(_("rate (%)"), max_digits=5, decimal_places=2)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, verbose_name=_("VAT account"), related_name="+")
+
+    class Meta:
+        verbose_name = _("VAT rate")
+        verbose_name_plural = _("VAT rates")
+        constraints = [models.UniqueConstraint(fields=["organisation", "code"], name="vat_code_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# Quantities and unit prices are decimals, not money: at most 15 significant
+# digits, which SQLite's REAL storage returns exactly. They become Money in
+# totals.py through one rounding function.
+QTY = {"max_digits": 15, "decimal_places": 4}
+
+
+class Product(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="products")
+    code = models.CharField(_("code"), max_length=64)
+    label = models.CharField(_("label"), max_length=200)
+    unit = models.CharField(_("unit"), max_length=16, default="u")
+    unit_price = models.DecimalField(_("unit price (excl. VAT)"), **QTY)
+    vat_rate = models.ForeignKey(VatRate, on_delete=models.PROTECT, verbose_name=_("VAT rate"))
+    revenue_account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, verbose_name=_("revenue account"), related_name="+"
+    )
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("product or service")
+        verbose_name_plural = _("products and services")
+        ordering = ["code"]
+        constraints = [models.UniqueConstraint(fields=["organisation", "code"], name="product_code_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.label}"
+
+
+class InvoiceType(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="invoice_types")
+    code = models.CharField(_("code"), max_length=32)
+    name = models.CharField(_("name"), max_length=120)
+    regie = models.ForeignKey(Regie, on_delete=models.PROTECT, verbose_name=_("régie"))
+    series = models.ForeignKey(
+        InvoiceSeries, on_delete=models.PROTECT, verbose_name=_("invoice number series"), related_name="+"
+    )
+    credit_note_series = models.ForeignKey(
+        InvoiceSeries, on_delete=models.PROTECT, verbose_name=_("credit note number series"), related_name="+"
+    )
+    payment_delay_days = models.PositiveSmallIntegerField(
+        _("payment delay (days)"), null=True, blank=True, help_text=_("Leave empty to use the organisation's.")
+    )
+    wording = models.TextField(_("wording shown on the invoice"), blank=True)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("invoice type")
+        verbose_name_plural = _("invoice types")
+        constraints = [models.UniqueConstraint(fields=["organisation", "code"], name="invoice_type_code_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InvoiceQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> int:
+        if self.filter(status=Invoice.Status.POSTED).exists():
+            raise ImmutableRecord(model=Invoice._meta.verbose_name, pk="*")
+        return super().update(**kwargs)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        if self.filter(status=Invoice.Status.POSTED).exists():
+            raise ImmutableRecord(model=Invoice._meta.verbose_name, pk="*")
+        return super().delete()
+
+
+class Invoice(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        VALIDATED = "validated", _("Validated")
+        POSTED = "posted", _("Posted")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", _("Invoice")
+        CREDIT_NOTE = "credit_note", _("Credit note")
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="invoices")
+    invoice_type = models.ForeignKey(InvoiceType, on_delete=models.PROTECT, verbose_name=_("invoice type"))
+    party = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices", verbose_name=_("customer"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind, default=Kind.INVOICE)
+    status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.DRAFT)
+    number = models.CharField(_("number"), max_length=32, null=True, blank=True, editable=False)
+    issued_on = models.DateField(_("issue date"), null=True, blank=True)
+    due_on = models.DateField(_("due date"), null=True, blank=True, editable=False)
+    currency = models.CharField(_("currency"), max_length=3)
+    billing_period = models.DateField(_("billing period"), null=True, blank=True,
+                                      help_text=_("First day of the month billed, for monthly usage."))
+    credited_invoice = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes",
+        verbose_name=_("credited invoice"),
+    )
+    customer_reference = models.CharField(_("customer's reference"), max_length=64, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    # Frozen at posting, never recomputed afterwards.
+    net_minor = models.BigIntegerField(null=True, editable=False)
+    vat_minor = models.BigIntegerField(null=True, editable=False)
+    total_minor = models.BigIntegerField(null=True, editable=False)
+    entry = models.OneToOneField(Entry, null=True, blank=True, on_delete=models.PROTECT, editable=False,
+                                 related_name="invoice")
+    receivable_line = models.OneToOneField(EntryLine, null=True, blank=True, on_delete=models.PROTECT,
+                                           editable=False, related_name="invoice")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+", editable=False)
+    posted_at = models.DateTimeField(_("posted at"), null=True, blank=True, editable=False)
+
+    objects = InvoiceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("invoice")
+        verbose_name_plural = _("invoices")
+        ordering = ["-pk"]
+        indexes = [models.Index(fields=["organisation", "status"]), models.Index(fields=["party", "status"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="posted")
+                | Q(number__isnull=False, entry__isnull=False, total_minor__isnull=False, issued_on__isnull=False),
+                name="invoice_posted_has_number_and_entry",
+            ),
+            models.UniqueConstraint(fields=["organisation", "number"], name="invoice_number_unique"),
+            models.CheckConstraint(
+                condition=Q(kind="invoice", credited_invoice__isnull=True)
+                | Q(kind="credit_note", credited_invoice__isnull=False),
+                name="invoice_credit_note_points_at_invoice",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @classmethod
+    def from_db(cls, db: Any, field_names: Any, values: Any, **kwargs: Any) -> Invoice:
+        instance = super().from_db(db, field_names, values, **kwargs)
+        instance._loaded_status = instance.__dict__.get("status")
+        return instance
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if getattr(self, "_loaded_status", None) == self.Status.POSTED:
+            raise ImmutableRecord(model=self._meta.verbose_name, pk=self.display_name)
+        super().save(*args, **kwargs)
+        self._loaded_status = self.status
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        if getattr(self, "_loaded_status", None) == self.Status.POSTED:
+            raise ImmutableRecord(model=self._meta.verbose_name, pk=self.display_name)
+        return super().delete(*args, **kwargs)
+
+    @property
+    def display_name(self) -> str:
+        if self.number:
+            return self.number
+        label = _("Draft") if self.kind == self.Kind.INVOICE else _("Draft credit note")
+        return f"{label} #{self.pk}"
+
+    @property
+    def is_posted(self) -> bool:
+        return self.status == self.Status.POSTED
+
+    @property
+    def total(self) -> Money | None:
+        return None if self.total_minor is None else Money(self.total_minor, self.currency)
+
+    @property
+    def net(self) -> Money | None:
+        return None if self.net_minor is None else Money(self.net_minor, self.currency)
+
+    @property
+    def vat(self) -> Money | None:
+        return None if self.vat_minor is None else Money(self.vat_minor, self.currency)
+
+    def payment_delay(self) -> int:
+        for days in (self.party.payment_delay_days, self.invoice_type.payment_delay_days):
+            if days is not None:
+                return days
+        return self.organisation.default_payment_delay_days
+
+    def due_date_for(self, issued_on: date) -> date:
+        return issued_on + timedelta(days=self.payment_delay())
+
+
+class InvoiceLine(models.Model):
+    class Source(models.TextChoices):
+        MANUAL = "manual", _("Entered by staff")
+        IMPORT = "import", _("Usage import")
+        CREDIT = "credit", _("Credit note")
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField(_("position"), default=0)
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("product"))
+    label = models.CharField(_("label"), max_length=300)
+    quantity = models.DecimalField(_("quantity"), **QTY)
+    unit = models.CharField(_("unit"), max_length=16, default="u")
+    unit_price = models.DecimalField(_("unit price (excl. VAT)"), **QTY)
+    vat_rate = models.ForeignKey(VatRate, on_delete=models.PROTECT, verbose_name=_("VAT rate"))
+    revenue_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+",
+                                        verbose_name=_("revenue account"))
+    net_minor = models.BigIntegerField(null=True, editable=False)
+    source = models.CharField(_("source"), max_length=16, choices=Source, default=Source.MANUAL)
+    credited_line = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
+                                      related_name="credit_lines")
+
+    class Meta:
+        verbose_name = _("invoice line")
+        verbose_name_plural = _("invoice lines")
+        ordering = ["invoice", "position", "pk"]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def _refuse_if_posted(self) -> None:
+        if self.invoice_id and Invoice.objects.filter(pk=self.invoice_id, status=Invoice.Status.POSTED).exists():
+            raise ImmutableRecord(model=self._meta.verbose_name, pk=self.pk or "new")
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self._refuse_if_posted()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        self._refuse_if_posted()
+        return super().delete(*args, **kwargs)

@@ -1,0 +1,267 @@
+"""Posting: the moment a validated invoice becomes a legal one.
+
+After posting an invoice is never edited or deleted; a mistake is corrected by
+a credit note. Posting takes the next numbers of a gapless yearly series,
+freezes the totals and writes one balanced ledger entry per invoice that puts
+the total on the customer's account. All of a posting commits together, or
+none of it does.
+
+Lock order, the same on every path so that posters cannot deadlock: invoices
+(by id), then series counters (by series id and year), then the ledger head.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from encaisse.core.audit import record_events
+from encaisse.core.errors import DomainError
+from encaisse.ledger.models import Account, EntryLine, Journal
+from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entries, settle
+from encaisse.parties.models import Organisation
+
+from ..errors import EmptyInvoice, InvoiceNotPostable
+from ..models import Invoice, InvoiceLine, InvoiceSeries, SeriesCounter
+from ..totals import LineInput, compute_totals
+
+CHUNK_SIZE = 500
+
+
+def take_numbers(*, series: InvoiceSeries, year: int, count: int = 1) -> list[str]:
+    """Take the next `count` numbers of a gapless series, in order.
+
+    The counter row stays locked until the caller's transaction ends: postings
+    in one series queue here, and a posting that rolls back gives its numbers
+    back. Call it only from inside a posting transaction.
+    """
+    counter_year = series.counter_year(year)
+    SeriesCounter.objects.get_or_create(series=series, year=counter_year)
+    counter = SeriesCounter.objects.select_for_update().get(series=series, year=counter_year)
+    first = counter.last_value + 1
+    counter.last_value += count
+    counter.save(update_fields=["last_value"])
+    return [series.format_number(year=year, value=v) for v in range(first, first + count)]
+
+
+def _post_locked(invoices: list[Invoice], *, by: Any, today: date) -> None:
+    """Post invoices already locked and known to be validated, all of one organisation."""
+    organisation: Organisation = invoices[0].organisation
+    receivable = account_of_kind(organisation, Account.Kind.RECEIVABLE)
+    sales = journal_of_kind(organisation, Journal.Kind.SALES)
+    lines_by_invoice: dict[int, list[InvoiceLine]] = defaultdict(list)
+    for line in (
+        InvoiceLine.objects.filter(invoice__in=invoices)
+        .select_related("vat_rate__account", "revenue_account")
+        .order_by("invoice_id", "position", "pk")
+    ):
+        lines_by_invoice[line.invoice_id].append(line)
+
+    # Numbers: one counter per (series, year), taken in a fixed order.
+    wanted: dict[tuple[int, int], list[Invoice]] = defaultdict(list)
+    for invoice in invoices:
+        if not lines_by_invoice[invoice.pk]:
+            raise EmptyInvoice(invoice=invoice.display_name)
+        invoice.issued_on = invoice.issued_on or today
+        series = (invoice.invoice_type.credit_note_series if invoice.kind == Invoice.Kind.CREDIT_NOTE
+                  else invoice.invoice_type.series)
+        wanted[(series.pk, invoice.issued_on.year)].append(invoice)
+    series_by_id = {s.pk: s for s in InvoiceSeries.objects.filter(pk__in={k[0] for k in wanted})}
+    for (series_id, year), group in sorted(wanted.items()):
+        for invoice, number in zip(group, take_numbers(series=series_by_id[series_id], year=year,
+                                                      count=len(group)), strict=True):
+            invoice.number = number
+
+    drafts = []
+    changed_lines: list[InvoiceLine] = []
+    for invoice in invoices:
+        lines = lines_by_invoice[invoice.pk]
+        totals = compute_totals(
+            (LineInput(quantity=ln.quantity, unit_price=ln.unit_price, vat_percent=ln.vat_rate.percent,
+                       vat_key=ln.vat_rate.account, revenue_key=ln.revenue_account) for ln in lines),
+            currency=invoice.currency,
+        )
+        for line, net in zip(lines, totals.line_nets, strict=True):
+            line.net_minor = net.minor
+        changed_lines.extend(lines)
+        invoice.due_on = invoice.due_date_for(invoice.issued_on)
+        invoice.net_minor, invoice.vat_minor, invoice.total_minor = (
+            totals.net.minor, totals.vat.minor, totals.total.minor)
+        # Credit notes come through here too: their totals are negative, so
+        # every amount lands on the other side of the same accounts.
+        draft = EntryDraft(
+            journal=sales,
+            date=invoice.issued_on,
+            label=f"{invoice.number} {invoice.party.name}"[:200],
+            lines=(
+                LineDraft.signed(receivable, totals.total, party=invoice.party, due_on=invoice.due_on,
+                                 label=invoice.number),
+                *(LineDraft.signed(account, -amount, label=invoice.number)
+                  for account, amount in totals.revenue_by_account if amount),
+                *(LineDraft.signed(account, -vat, label=invoice.number)
+                  for account, _base, vat in _merge_vat(totals.vat_by_rate) if vat),
+            ),
+        )
+        drafts.append((draft, f"invoice:{invoice.pk}:post"))
+
+    entries = post_entries(organisation, drafts, by=by)
+    receivable_lines = dict(
+        EntryLine.objects.filter(entry__in=entries, account=receivable, party__isnull=False)
+        .values_list("entry_id", "pk")
+    )
+    now = timezone.now()
+    for invoice, entry in zip(invoices, entries, strict=True):
+        invoice.entry = entry
+        invoice.receivable_line_id = receivable_lines[entry.pk]
+        invoice.status = Invoice.Status.POSTED
+        invoice.posted_at = now
+    InvoiceLine.objects.bulk_update(changed_lines, ["net_minor"], batch_size=1000)
+    Invoice.objects.bulk_update(
+        invoices,
+        ["status", "number", "issued_on", "due_on", "net_minor", "vat_minor", "total_minor", "entry",
+         "receivable_line", "posted_at"],
+        batch_size=500,
+    )
+    for invoice in invoices:
+        invoice._loaded_status = Invoice.Status.POSTED
+    record_events(invoices, "posted", by=by)
+    for invoice in invoices:
+        if invoice.kind == Invoice.Kind.CREDIT_NOTE:
+            _apply_credit_note(invoice, by=by)
+
+
+def _merge_vat(rows: Sequence[tuple[Any, Any, Any]]) -> list[tuple[Any, Any, Any]]:
+    """Two rates may share a VAT account: one entry line per account is enough."""
+    merged: dict[Any, list] = {}
+    for account, base, vat in rows:
+        if account in merged:
+            merged[account][1] = merged[account][1] + base
+            merged[account][2] = merged[account][2] + vat
+        else:
+            merged[account] = [account, base, vat]
+    return [tuple(row) for row in merged.values()]
+
+
+def _apply_credit_note(credit_note: Invoice, *, by: Any) -> None:
+    """Settle a posted credit note against what is still due on the invoice it corrects.
+
+    What the invoice no longer owes (it was paid already) stays on the
+    customer's account as a credit, to be used later or refunded.
+    """
+    original = credit_note.credited_invoice
+    if original.receivable_line_id is None:
+        return
+    settle(debit_line_id=original.receivable_line_id, credit_line_id=credit_note.receivable_line_id,
+           idempotency_key=f"creditnote:{credit_note.pk}:settle", by=by)
+
+
+def _lock(ids: Sequence[int]) -> list[Invoice]:
+    return list(
+        Invoice.objects.select_for_update(of=("self",))
+        .filter(pk__in=ids)
+        .select_related("organisation", "party", "invoice_type__series", "invoice_type__credit_note_series",
+                        "credited_invoice")
+        .order_by("pk")
+    )
+
+
+@transaction.atomic
+def post_invoice(*, invoice_id: int, by: Any = None, today: date | None = None) -> Invoice:
+    """Post a validated invoice and return it.
+
+    Posting an invoice that is already posted returns it unchanged, so a double
+    click, a retried task or two clerks at once give one number and one entry.
+    The row lock is what puts them in single file.
+    """
+    (invoice,) = _lock([invoice_id])
+    if invoice.status == Invoice.Status.POSTED:
+        return invoice
+    if invoice.status != Invoice.Status.VALIDATED:
+        raise InvoiceNotPostable(invoice=invoice.display_name, status=invoice.get_status_display())
+    _post_locked([invoice], by=by, today=today or timezone.localdate())
+    return invoice
+
+
+@dataclass
+class PostingReport:
+    validated: int = 0
+    posted: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"validated": self.validated, "posted": len(self.posted), "numbers": self.posted,
+                "failed": self.failed}
+
+
+def postable_scope(*, organisation: Organisation, period: date | None = None, type_code: str | None = None,
+                   invoice_ids: Sequence[int] | None = None):
+    scope = Invoice.objects.filter(organisation=organisation,
+                                   status__in=[Invoice.Status.DRAFT, Invoice.Status.VALIDATED])
+    if period is not None:
+        scope = scope.filter(
+            Q(billing_period__year=period.year, billing_period__month=period.month)
+            | Q(billing_period__isnull=True, issued_on__year=period.year, issued_on__month=period.month)
+            | Q(billing_period__isnull=True, issued_on__isnull=True, created_at__year=period.year,
+                created_at__month=period.month)
+        )
+    if type_code:
+        scope = scope.filter(invoice_type__code=type_code)
+    if invoice_ids is not None:
+        scope = scope.filter(pk__in=invoice_ids)
+    return scope
+
+
+def post_invoices(
+    *, organisation: Organisation, period: date | None = None, type_code: str | None = None,
+    invoice_ids: Sequence[int] | None = None, by: Any = None, today: date | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> PostingReport:
+    """Validate and post every draft and validated invoice of the scope, in id order.
+
+    Invoices are posted by chunks, each chunk one transaction, so numbers are
+    given in posting order without gaps. An invoice that cannot be posted is
+    reported with its reason and the others go on: a chunk that fails is
+    posted again invoice by invoice to find the culprit.
+    """
+    today = today or timezone.localdate()
+    report = PostingReport()
+    scope = postable_scope(organisation=organisation, period=period, type_code=type_code, invoice_ids=invoice_ids)
+    drafts = list(scope.filter(status=Invoice.Status.DRAFT).values_list("pk", flat=True))
+    if drafts:
+        with_lines = set(InvoiceLine.objects.filter(invoice_id__in=drafts).values_list("invoice_id", flat=True))
+        for pk in sorted(set(drafts) - with_lines):
+            invoice = Invoice.objects.get(pk=pk)
+            report.failed.append({"invoice": invoice.display_name, **EmptyInvoice(
+                invoice=invoice.display_name).as_dict()})
+        ready = sorted(with_lines)
+        for start in range(0, len(ready), chunk_size):
+            with transaction.atomic():
+                batch = list(Invoice.objects.select_for_update(of=("self",)).filter(
+                    pk__in=ready[start:start + chunk_size], status=Invoice.Status.DRAFT).order_by("pk"))
+                Invoice.objects.filter(pk__in=[i.pk for i in batch]).update(status=Invoice.Status.VALIDATED)
+                record_events(batch, Invoice.Status.VALIDATED, by=by)
+                report.validated += len(batch)
+    ids = list(scope.filter(status=Invoice.Status.VALIDATED).order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), chunk_size):
+        chunk = ids[start:start + chunk_size]
+        try:
+            with transaction.atomic():
+                invoices = [i for i in _lock(chunk) if i.status == Invoice.Status.VALIDATED]
+                if invoices:
+                    _post_locked(invoices, by=by, today=today)
+                report.posted.extend(i.number for i in invoices)
+        except DomainError:
+            for pk in chunk:
+                try:
+                    report.posted.append(post_invoice(invoice_id=pk, by=by, today=today).number)
+                except DomainError as error:
+                    invoice = Invoice.objects.get(pk=pk)
+                    report.failed.append({"invoice": invoice.display_name, **error.as_dict()})
+    return report

@@ -1,0 +1,325 @@
+"""Writing to the ledger: post, reverse, settle, open and close periods.
+
+Every function here runs inside the caller's transaction (or opens one) and
+either writes everything it was asked to or nothing. Entries are appended to
+the organisation's hash chain under a lock on its LedgerHead row, so two
+postings never take the same sequence number or the same previous hash.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from encaisse.core.audit import record_event
+from encaisse.core.money import Money
+from encaisse.core.origin import current_origin
+from encaisse.parties.models import Customer, Organisation
+
+from .chart import DEFAULT_ACCOUNTS, DEFAULT_JOURNALS
+from .errors import EmptyEntry, ForeignAccount, PeriodClosed, SettlementRefused, UnbalancedEntry
+from .models import Account, Entry, EntryLine, FiscalYear, Journal, LedgerHead, Period, Settlement
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineDraft:
+    account: Account
+    debit: Money
+    credit: Money
+    party: Customer | None = None
+    due_on: date | None = None
+    label: str = ""
+
+    @classmethod
+    def signed(cls, account: Account, amount: Money, **extra: Any) -> LineDraft:
+        """Put a positive amount on the debit side and a negative one on the credit side."""
+        zero = Money.zero(amount.currency)
+        if amount.minor >= 0:
+            return cls(account=account, debit=amount, credit=zero, **extra)
+        return cls(account=account, debit=zero, credit=-amount, **extra)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntryDraft:
+    journal: Journal
+    date: date
+    label: str
+    lines: tuple[LineDraft, ...]
+    reverses: Entry | None = None
+
+
+def entry_hash(*, prev_hash: str, organisation_id: int, sequence: int, journal_code: str, entry_date: date,
+               label: str, key: str, reverses_id: int | None, lines: Iterable[tuple]) -> str:
+    """Hash an entry's content together with the previous hash: the link of the chain.
+
+    `lines` are (account code, party id, debit, credit, currency, due_on iso or
+    None, label) in the order they were written.
+    """
+    payload = json.dumps(
+        [organisation_id, sequence, journal_code, entry_date.isoformat(), label, key, reverses_id,
+         [list(line) for line in lines]],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
+
+
+def line_fingerprint(*, account_code: str, party_id: int | None, debit: int, credit: int, currency: str,
+                     due_on: date | None, label: str) -> tuple:
+    return (account_code, party_id, debit, credit, currency, due_on.isoformat() if due_on else None, label)
+
+
+def _check_draft(draft: EntryDraft, organisation_id: int) -> None:
+    if not draft.lines:
+        raise EmptyEntry(label=draft.label)
+    currency = draft.lines[0].debit.currency
+    total = Money.zero(currency)
+    for line in draft.lines:
+        if line.account.organisation_id != organisation_id:
+            raise ForeignAccount(account=line.account.code)
+        total = total + line.debit - line.credit
+    if total.minor != 0:
+        raise UnbalancedEntry(label=draft.label, imbalance=total)
+
+
+class _PeriodGuard:
+    """Answer "may an entry be dated d?" once per month and organisation within one posting call."""
+
+    def __init__(self, organisation: Organisation) -> None:
+        self.organisation = organisation
+        self._checked: set[tuple[int, int]] = set()
+
+    def check(self, day: date) -> None:
+        month = (day.year, day.month)
+        if month in self._checked:
+            return
+        period = ensure_fiscal_year(organisation=self.organisation, day=day)
+        if period.state == Period.State.CLOSED:
+            raise PeriodClosed(period=str(period), date=day.isoformat())
+        self._checked.add(month)
+
+
+def ensure_fiscal_year(*, organisation: Organisation, day: date) -> Period:
+    """Return the period holding `day`, opening a calendar fiscal year for it if there is none."""
+    period = Period.objects.filter(organisation=organisation, start__lte=day, end__gte=day).first()
+    if period is not None:
+        return period
+    year, _created = FiscalYear.objects.get_or_create(
+        organisation=organisation,
+        start=date(day.year, 1, 1),
+        defaults={"end": date(day.year, 12, 31), "name": str(day.year)},
+    )
+    for month in range(1, 13):
+        last = calendar.monthrange(day.year, month)[1]
+        Period.objects.get_or_create(
+            organisation=organisation,
+            start=date(day.year, month, 1),
+            defaults={"fiscal_year": year, "end": date(day.year, month, last)},
+        )
+    return Period.objects.get(organisation=organisation, start__lte=day, end__gte=day)
+
+
+@transaction.atomic
+def post_entries(
+    organisation: Organisation, drafts: Sequence[tuple[EntryDraft, str]], *, by: Any = None
+) -> list[Entry]:
+    """Append balanced, immutable entries to the organisation's chain; return them in order.
+
+    Each draft comes with its idempotency key. A key already written returns the
+    entry written the first time and writes nothing, so a retried task or a
+    double click records an event once. Raises UnbalancedEntry, EmptyEntry,
+    ForeignAccount or PeriodClosed before writing anything.
+    """
+    keys = [key for _draft, key in drafts]
+    existing = {e.idempotency_key: e for e in Entry.objects.filter(organisation=organisation,
+                                                                       idempotency_key__in=keys)}
+    guard = _PeriodGuard(organisation)
+    for draft, key in drafts:
+        if key not in existing:
+            _check_draft(draft, organisation.pk)
+            guard.check(draft.date)
+
+    head, _created = LedgerHead.objects.get_or_create(organisation=organisation)
+    head = LedgerHead.objects.select_for_update().get(pk=head.pk)
+    # Re-read under the lock: a concurrent poster may have written some keys meanwhile.
+    existing = {e.idempotency_key: e for e in Entry.objects.filter(organisation=organisation,
+                                                                       idempotency_key__in=keys)}
+    user = by if getattr(by, "is_authenticated", False) else None
+    origin = current_origin()
+    new_entries: list[Entry] = []
+    new_lines: list[list[EntryLine]] = []
+    seen: set[str] = set()
+    for draft, key in drafts:
+        if key in existing or key in seen:
+            continue
+        seen.add(key)
+        sequence = head.last_sequence + 1
+        lines = [
+            EntryLine(
+                organisation_id=organisation.pk,
+                account=line.account,
+                party=line.party,
+                debit_minor=line.debit.minor,
+                credit_minor=line.credit.minor,
+                currency=line.debit.currency,
+                due_on=line.due_on,
+                label=line.label[:200],
+            )
+            for line in draft.lines
+        ]
+        digest = entry_hash(
+            prev_hash=head.last_hash,
+            organisation_id=organisation.pk,
+            sequence=sequence,
+            journal_code=draft.journal.code,
+            entry_date=draft.date,
+            label=draft.label[:200],
+            key=key,
+            reverses_id=draft.reverses.pk if draft.reverses else None,
+            lines=[
+                line_fingerprint(account_code=dl.account.code, party_id=dl.party.pk if dl.party else None,
+                                 debit=line.debit_minor, credit=line.credit_minor, currency=line.currency,
+                                 due_on=line.due_on, label=line.label)
+                for dl, line in zip(draft.lines, lines, strict=True)
+            ],
+        )
+        new_entries.append(
+            Entry(
+                organisation=organisation,
+                journal=draft.journal,
+                sequence=sequence,
+                date=draft.date,
+                label=draft.label[:200],
+                idempotency_key=key,
+                reverses=draft.reverses,
+                posted_by=user,
+                origin=origin,
+                prev_hash=head.last_hash,
+                hash=digest,
+            )
+        )
+        new_lines.append(lines)
+        head.last_sequence = sequence
+        head.last_hash = digest
+    if new_entries:
+        Entry.objects.bulk_create(new_entries)
+        for entry, lines in zip(new_entries, new_lines, strict=True):
+            for line in lines:
+                line.entry = entry
+        EntryLine.objects.bulk_create([line for lines in new_lines for line in lines])
+        LedgerHead.objects.filter(pk=head.pk).update(last_sequence=head.last_sequence, last_hash=head.last_hash)
+    written = {e.idempotency_key: e for e in new_entries}
+    return [existing.get(key) or written[key] for _draft, key in drafts]
+
+
+def post_entry(organisation: Organisation, draft: EntryDraft, *, idempotency_key: str, by: Any = None) -> Entry:
+    """Write one balanced, immutable entry, or return the one already written under this key."""
+    return post_entries(organisation, [(draft, idempotency_key)], by=by)[0]
+
+
+@transaction.atomic
+def reverse_entry(*, entry: Entry, on: date, label: str, idempotency_key: str, by: Any = None) -> Entry:
+    """Write the mirror image of `entry`: the correction of a fact is a new fact, never an edit."""
+    lines = tuple(
+        LineDraft(account=line.account, debit=line.credit, credit=line.debit, party=line.party,
+                  due_on=line.due_on, label=line.label)
+        for line in entry.lines.select_related("account", "party")
+    )
+    draft = EntryDraft(journal=entry.journal, date=on, label=label, lines=lines, reverses=entry)
+    return post_entry(entry.organisation, draft, idempotency_key=idempotency_key, by=by)
+
+
+def settled_on_debit(line: EntryLine) -> int:
+    return Settlement.objects.filter(debit_line=line).aggregate(s=Sum("amount_minor"))["s"] or 0
+
+
+def settled_on_credit(line: EntryLine) -> int:
+    return Settlement.objects.filter(credit_line=line).aggregate(s=Sum("amount_minor"))["s"] or 0
+
+
+@transaction.atomic
+def settle(
+    *, debit_line_id: int, credit_line_id: int, amount: Money | None = None, idempotency_key: str, by: Any = None
+) -> Settlement | None:
+    """Match part of a debit line with part of a credit line of the same customer account.
+
+    Settles `amount`, or as much as both lines still have open. Returns None if
+    nothing is left to settle. Both lines are locked (in id order, so two
+    settlements cannot deadlock) before what remains is computed.
+    """
+    lines = {
+        line.pk: line
+        for line in EntryLine.objects.select_for_update()
+        .filter(pk__in=sorted({debit_line_id, credit_line_id}))
+        .order_by("pk")
+    }
+    debit, credit = lines[debit_line_id], lines[credit_line_id]
+    if existing := Settlement.objects.filter(organisation_id=debit.organisation_id,
+                                             idempotency_key=idempotency_key).first():
+        return existing
+    if debit.account_id != credit.account_id or debit.party_id != credit.party_id:
+        raise SettlementRefused(reason="not the same customer account")
+    if debit.currency != credit.currency:
+        raise SettlementRefused(reason="not the same currency")
+    if debit.debit_minor <= 0 or credit.credit_minor <= 0:
+        raise SettlementRefused(reason="a debit line and a credit line are needed")
+    open_debit = debit.debit_minor - settled_on_debit(debit)
+    open_credit = credit.credit_minor - settled_on_credit(credit)
+    available = min(open_debit, open_credit)
+    wanted = available if amount is None else amount.minor
+    if wanted > available:
+        raise SettlementRefused(reason=f"only {Money(available, debit.currency)} is open on both lines")
+    if wanted <= 0:
+        return None
+    return Settlement.objects.create(
+        organisation_id=debit.organisation_id,
+        debit_line=debit,
+        credit_line=credit,
+        amount_minor=wanted,
+        currency=debit.currency,
+        idempotency_key=idempotency_key,
+        created_by=by if getattr(by, "is_authenticated", False) else None,
+    )
+
+
+@transaction.atomic
+def close_period(*, organisation: Organisation, month: date, by: Any = None) -> Period:
+    """Close the month holding `month`: from now on no entry may be dated in it."""
+    period = ensure_fiscal_year(organisation=organisation, day=month)
+    period = Period.objects.select_for_update().get(pk=period.pk)
+    if period.state != Period.State.CLOSED:
+        period.state = Period.State.CLOSED
+        period.closed_at = timezone.now()
+        period.closed_by = by if getattr(by, "is_authenticated", False) else None
+        period.save(update_fields=["state", "closed_at", "closed_by"])
+        record_event(period, "closed", by=by)
+    return period
+
+
+def create_default_chart(organisation: Organisation) -> None:
+    """Create the PCG accounts and journals of a new organisation (idempotent)."""
+    for code, name, kind in DEFAULT_ACCOUNTS:
+        Account.objects.get_or_create(organisation=organisation, code=code,
+                                      defaults={"name": str(name), "kind": kind})
+    for code, name, kind in DEFAULT_JOURNALS:
+        Journal.objects.get_or_create(organisation=organisation, code=code,
+                                      defaults={"name": str(name), "kind": kind})
+    LedgerHead.objects.get_or_create(organisation=organisation)
+
+
+def account_of_kind(organisation: Organisation, kind: str) -> Account:
+    """Return the organisation's first account of a kind (411 for receivable, 419 for advances...)."""
+    return Account.objects.filter(organisation=organisation, kind=kind).order_by("code").first()
+
+
+def journal_of_kind(organisation: Organisation, kind: str) -> Journal:
+    return Journal.objects.filter(organisation=organisation, kind=kind).order_by("code").first()

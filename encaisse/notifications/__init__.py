@@ -1,0 +1,1 @@
+"""The email outbox: messages written with the fact that causes them, sent after commit, retried."""

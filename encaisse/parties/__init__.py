@@ -1,0 +1,1 @@
+"""Organisations (the tenants), their staff, and their customers."""
