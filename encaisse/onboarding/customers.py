@@ -188,13 +188,14 @@ class _Checker:
         self.warnings.append(RowProblem(line, code, message, ref))
 
 
-def _parse(text: str, organisation: Organisation, checker: _Checker) -> list[_Row]:
+def _parse(text: str, organisation: Organisation, checker: _Checker, *, today: date) -> list[_Row]:
     lines = text.splitlines()
     if not lines or not lines[0].strip():
         checker.refuse(1, "empty_file", _t("The file is empty: a header line is expected."))
         return []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(lines[0]))
-    header = [name.strip().lower() for name in next(reader)]
+    # "Opening balance", "opening-balance" and "OPENING_BALANCE" all name the same column.
+    header = [re.sub(r"[\s-]+", "_", name.strip().lower()) for name in next(reader)]
     unknown = [name for name in header if name not in COLUMNS]
     if unknown:
         checker.refuse(1, "unknown_column", _t("Unknown column(s): %(columns)s. Expected: %(expected)s.")
@@ -221,12 +222,12 @@ def _parse(text: str, organisation: Organisation, checker: _Checker) -> list[_Ro
                            % {"found": len(record), "expected": len(header)})
             continue
         cells = {name: record[i].strip() if i < len(record) else "" for i, name in enumerate(header)}
-        rows.append(_check_row(start, cells, currency, checker, first_line, mandate_lines))
+        rows.append(_check_row(start, cells, currency, checker, first_line, mandate_lines, today=today))
     return rows
 
 
 def _check_row(line: int, cells: dict[str, str], currency: str, checker: _Checker,
-               first_line: dict[str, int], mandate_lines: dict[str, int]) -> _Row:
+               first_line: dict[str, int], mandate_lines: dict[str, int], *, today: date) -> _Row:
     ref, name = cells.get("ref", ""), cells.get("name", "")
     row = _Row(line=line, ref=ref, name=name)
 
@@ -291,7 +292,7 @@ def _check_row(line: int, cells: dict[str, str], currency: str, checker: _Checke
             refuse("mandate_without_iban", _t("A mandate needs the IBAN of the account to debit."))
         if not signed:
             refuse("mandate_without_date", _t("A mandate needs its signature date (mandate_signed_on)."))
-        elif row.mandate_signed_on and row.mandate_signed_on > timezone.localdate():
+        elif row.mandate_signed_on and row.mandate_signed_on > today:
             refuse("mandate_signed_in_future", _t("The mandate signature date %(value)s is in the future.")
                    % {"value": signed})
     elif iban or bic or signed:
@@ -344,7 +345,8 @@ def import_customers(
     """
     today = today or timezone.localdate()
     checker = _Checker()
-    rows = _parse(_read_text(file), organisation, checker)
+    # A mandate is signed before it is recorded; `today` may be a past opening date, hence the max.
+    rows = _parse(_read_text(file), organisation, checker, today=max(today, timezone.localdate()))
 
     existing: dict[str, Customer] = {}
     for chunk in _chunks([row.ref for row in rows if row.ref]):

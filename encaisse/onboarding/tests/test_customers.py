@@ -117,7 +117,7 @@ def test_a_changed_opening_balance_is_refused_with_the_amount_already_carried_ov
 
 @pytest.mark.django_db
 def test_excel_files_in_french_are_read_bom_semicolons_decimal_comma_and_windows_1252(org, clerk):
-    text = ("Ref;Name;Kind;Language;Opening_Balance\r\n"
+    text = ("Ref;Name;Kind;Language;Opening balance\r\n"
             "C300;Société Générale de Nettoyage;société;FR;1 234,56\r\n"
             "C301;Chloé Dubois;personne;fr;-1.000,50\r\n")
     utf8_bom = b"\xef\xbb\xbf" + text.encode("utf-8")
@@ -146,7 +146,7 @@ def test_a_file_path_is_read_too(org, clerk, tmp_path):
 @pytest.mark.django_db
 def test_an_unknown_column_is_refused_on_line_1(org, clerk):
     with pytest.raises(CustomerImportRefused) as refused:
-        import_customers(organisation=org, file=b"ref,name,opening balance\nC1,A,1\n", by=clerk, today=JAN_2)
+        import_customers(organisation=org, file=b"ref,name,balance\nC1,A,1\n", by=clerk, today=JAN_2)
 
     assert [(r.line, r.code) for r in refused.value.rows] == [(1, "unknown_column")]
 
