@@ -1,0 +1,114 @@
+"""The built-in email templates, in French and English.
+
+These are code, reviewed like code. After every migrate they are copied into
+EmailTemplate rows without organisation (see apps.py) so that staff can read
+them and copy one into their organisation to change it; if a row is missing,
+rendering falls back to this module directly. A later issue that sends a new
+kind of email adds its code here, in both languages.
+
+Every template receives `organisation` (name, legal_name, email) besides the
+caller's context. Money values arrive formatted for the language
+("1 234,50 €" / "€1,234.50"); dates are date objects, shown with
+`{{ due_date|date:"DATE_FORMAT" }}` in the language of the email.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultTemplate:
+    subject: str
+    body_text: str
+    body_html: str = ""
+    variables: tuple[str, ...] = ()
+
+
+_INVOICE_VARIABLES = ("invoice_number", "amount", "due_date", "customer_name", "pay_url", "organisation.name")
+
+DEFAULT_TEMPLATES: dict[tuple[str, str], DefaultTemplate] = {
+    ("invoice_issued", "fr"): DefaultTemplate(
+        subject="{{ organisation.name }} : facture {{ invoice_number }}",
+        body_text=(
+            "Bonjour{% if customer_name %} {{ customer_name }}{% endif %},\n"
+            "\n"
+            "Veuillez trouver votre facture {{ invoice_number }} d'un montant de {{ amount }}"
+            '{% if due_date %}, à régler au plus tard le {{ due_date|date:"DATE_FORMAT" }}{% endif %}.\n'
+            "{% if pay_url %}\n"
+            "Pour la régler en ligne : {{ pay_url }}\n"
+            "{% endif %}\n"
+            "Cordialement,\n"
+            "{{ organisation.name }}{% if organisation.email %}\n"
+            "{{ organisation.email }}{% endif %}\n"
+        ),
+        variables=_INVOICE_VARIABLES,
+    ),
+    ("invoice_issued", "en"): DefaultTemplate(
+        subject="{{ organisation.name }}: invoice {{ invoice_number }}",
+        body_text=(
+            "Hello{% if customer_name %} {{ customer_name }}{% endif %},\n"
+            "\n"
+            "Please find your invoice {{ invoice_number }} for {{ amount }}"
+            '{% if due_date %}, due on {{ due_date|date:"DATE_FORMAT" }}{% endif %}.\n'
+            "{% if pay_url %}\n"
+            "To pay online: {{ pay_url }}\n"
+            "{% endif %}\n"
+            "Kind regards,\n"
+            "{{ organisation.name }}{% if organisation.email %}\n"
+            "{{ organisation.email }}{% endif %}\n"
+        ),
+        variables=_INVOICE_VARIABLES,
+    ),
+    # For one-off messages whose words come from the caller.
+    ("generic", "fr"): DefaultTemplate(
+        subject="{{ subject }}",
+        body_text="""{{ body }}
+
+--
+{{ organisation.name }}
+""",
+        variables=("subject", "body", "organisation.name"),
+    ),
+    ("generic", "en"): DefaultTemplate(
+        subject="{{ subject }}",
+        body_text="""{{ body }}
+
+--
+{{ organisation.name }}
+""",
+        variables=("subject", "body", "organisation.name"),
+    ),
+}
+
+
+def default_template(code: str, language: str) -> DefaultTemplate | None:
+    return DEFAULT_TEMPLATES.get((code, language))
+
+
+def known_codes() -> list[str]:
+    return sorted({code for code, _ in DEFAULT_TEMPLATES})
+
+
+def sync_default_templates(template_model: type | None = None, *, using: str = "default") -> int:
+    """Make the built-in EmailTemplate rows match this module; return how many rows changed.
+
+    Rows for codes no longer listed here are left alone: an outbox message or
+    an organisation's copy may still name them.
+    """
+    if template_model is None:
+        from .models import EmailTemplate as template_model
+    rows = template_model._default_manager.using(using)
+    changed = 0
+    for (code, language), default in DEFAULT_TEMPLATES.items():
+        wanted = {"subject": default.subject, "body_text": default.body_text, "body_html": default.body_html}
+        row = rows.filter(organisation__isnull=True, code=code, language=language).first()
+        if row is None:
+            rows.create(organisation=None, code=code, language=language, **wanted)
+            changed += 1
+        elif any(getattr(row, field) != value for field, value in wanted.items()):
+            for field, value in wanted.items():
+                setattr(row, field, value)
+            row.save(using=using, update_fields=[*wanted, "updated_at"])
+            changed += 1
+    return changed

@@ -1,0 +1,418 @@
+"""Queue emails with the facts that cause them; deliver them after commit, at least once.
+
+The invariants:
+
+- a message exists only if the transaction that queued it committed
+  (queue_email writes in the caller's transaction, delivery starts on commit);
+- one business event queues one message (idempotency key, unique per organisation);
+- a message marked sent is never sent again; the claim (queued → sending) is
+  taken under a row lock and committed before the mail server is called, and
+  no transaction is open during the call;
+- a failure is recorded and retried later with backoff, then given up on;
+- a crash between claim and send leaves the message `sending`; the sweep puts
+  it back in the queue after STUCK_AFTER. That is the one case where a mail
+  may go out twice (the server took it, the record did not follow): the outbox
+  delivers at least once, never "at most once".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import formataddr, parseaddr
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage, EmailMultiAlternatives
+from django.core.validators import validate_email
+from django.db import IntegrityError, models, transaction
+from django.template import Context, Template, TemplateSyntaxError
+from django.utils import timezone, translation
+
+from encaisse.core.audit import record_event
+from encaisse.core.money import Money
+from encaisse.parties.models import Organisation
+
+from .defaults import default_template
+from .errors import InvalidRecipient, MessageNotFailed, NoRecipient, NotADefaultTemplate, UnknownTemplate
+from .models import EmailTemplate, OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+Status = OutboxMessage.Status
+
+FALLBACK_LANGUAGE = "fr"
+SUPPORTED_LANGUAGES = ("fr", "en")
+MONEY_LOCALES = {"fr": "fr_FR", "en": "en_GB"}
+
+# Attempt n failed → wait RETRY_DELAYS[n-1]; the MAX_ATTEMPTS-th failure is final.
+RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(minutes=120))
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+STUCK_AFTER = timedelta(minutes=10)
+ERROR_MAX_CHARS = 2000
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    template_code: str
+    language: str
+    subject: str
+    body_text: str
+    body_html: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    subject: str
+    body_text: str
+    body_html: str
+    language: str
+
+
+def email_language(language: str | None, organisation: Organisation | None = None) -> str:
+    """Pick the language of an email: the one asked for, else the organisation's, else French."""
+    for candidate in (language, getattr(organisation, "language", None)):
+        if candidate:
+            short = candidate.lower().replace("_", "-").split("-")[0]
+            if short in SUPPORTED_LANGUAGES:
+                return short
+    return FALLBACK_LANGUAGE
+
+
+def _compiles(row: EmailTemplate) -> bool:
+    try:
+        for source in (row.subject, row.body_text, row.body_html):
+            Template(source)
+    except TemplateSyntaxError:
+        # Forms refuse broken templates; one written another way must not block the fact
+        # that sends the email (an invoice being posted), so the default is used instead.
+        logger.warning("Email template %s is broken; using the built-in one", row.pk)
+        return False
+    return True
+
+
+def _find_source(organisation: Organisation | None, code: str, language: str) -> _Source:
+    """The organisation's template in the language, else the built-in one, else the same in French."""
+    rows = {
+        (row.organisation_id, row.language): row
+        for row in EmailTemplate.objects.filter(
+            _own_or_builtin(organisation), code=code, language__in={language, FALLBACK_LANGUAGE}
+        )
+    }
+    organisation_id = getattr(organisation, "pk", None)
+    for lang in dict.fromkeys((language, FALLBACK_LANGUAGE)):
+        own = rows.get((organisation_id, lang)) if organisation_id is not None else None
+        if own is not None and _compiles(own):
+            return _Source(own.subject, own.body_text, own.body_html, lang)
+        builtin = rows.get((None, lang))
+        if builtin is not None:
+            return _Source(builtin.subject, builtin.body_text, builtin.body_html, lang)
+        if (coded := default_template(code, lang)) is not None:
+            return _Source(coded.subject, coded.body_text, coded.body_html, lang)
+    raise UnknownTemplate(code=code)
+
+
+def _own_or_builtin(organisation: Organisation | None) -> models.Q:
+    builtin = models.Q(organisation__isnull=True)
+    if organisation is None or organisation.pk is None:  # an unsaved organisation: a preview
+        return builtin
+    return builtin | models.Q(organisation_id=organisation.pk)
+
+
+def _template_context(context: Mapping[str, Any], organisation: Organisation | None, language: str) -> dict:
+    locale = MONEY_LOCALES[language]
+    data = {key: value.format(locale) if isinstance(value, Money) else value for key, value in context.items()}
+    # Plain values, not the model: a template edited in the back office reaches no further.
+    data["organisation"] = {
+        "name": organisation.name if organisation else "",
+        "legal_name": organisation.display_legal_name if organisation else "",
+        "email": organisation.email if organisation else "",
+    }
+    return data
+
+
+def render_email(
+    *, organisation: Organisation | None, template_code: str, context: Mapping[str, Any], language: str | None = None
+) -> RenderedEmail:
+    """Render one email without writing anything; raise UnknownTemplate if no template has the code.
+
+    Text parts are rendered with autoescape off (a text mail shows "&" as "&"),
+    the HTML part with it on. Dates and numbers follow the email's language.
+    """
+    wanted = email_language(language, organisation)
+    source = _find_source(organisation, template_code, wanted)
+    data = _template_context(context, organisation, source.language)
+    with translation.override(source.language):
+        subject = Template(source.subject).render(Context(data, autoescape=False))
+        body_text = Template(source.body_text).render(Context(data, autoescape=False))
+        body_html = Template(source.body_html).render(Context(data)) if source.body_html.strip() else ""
+    # A header is one line; a newline in it would be refused by the mail API (header injection).
+    subject = " ".join(subject.split())[:500]
+    return RenderedEmail(template_code, source.language, subject, body_text, body_html)
+
+
+# --- queueing ----------------------------------------------------------------------------------
+
+
+def _addresses(value: str | Iterable[str]) -> list[str]:
+    items = [value] if isinstance(value, str) else list(value)
+    addresses = []
+    for item in items:
+        address = " ".join(str(item).split())
+        if not address:
+            continue
+        try:
+            validate_email(parseaddr(address)[1])
+        except ValidationError as error:
+            raise InvalidRecipient(address=address) from error
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+def _sender(organisation: Organisation | None) -> str:
+    """The platform's address, under the organisation's name: customers see who writes to them."""
+    if organisation is None:
+        return settings.DEFAULT_FROM_EMAIL
+    return formataddr((organisation.name, parseaddr(settings.DEFAULT_FROM_EMAIL)[1]))
+
+
+def _existing(organisation: Organisation | None, key: str) -> OutboxMessage | None:
+    return OutboxMessage.objects.filter(organisation=organisation, idempotency_key=key).first()
+
+
+def queue_email(
+    *,
+    organisation: Organisation | None,
+    template_code: str,
+    to: str | Iterable[str],
+    context: Mapping[str, Any],
+    language: str | None = None,
+    related: models.Model | None = None,
+    idempotency_key: str | None = None,
+    cc: str | Iterable[str] = (),
+) -> OutboxMessage:
+    """Render an email and put it in the outbox, in the caller's transaction; send it after commit.
+
+    Call it inside the transaction that records the fact: if that rolls back,
+    the message was never written and nothing is sent. With an
+    `idempotency_key` naming the business event ("invoice:42:sent"), a second
+    call returns the message already queued and queues nothing; the unique
+    index makes that hold when two transactions race.
+
+    Raises UnknownTemplate, NoRecipient or InvalidRecipient; the caller's
+    transaction then rolls back like for any other refusal.
+    """
+    recipients = _addresses(to)
+    copies = [address for address in _addresses(cc) if address not in recipients]
+    if not recipients:
+        raise NoRecipient(code=template_code)
+    if idempotency_key and (existing := _existing(organisation, idempotency_key)):
+        return existing
+    rendered = render_email(
+        organisation=organisation, template_code=template_code, context=context, language=language
+    )
+    try:
+        with transaction.atomic():  # savepoint: losing the race undoes only this insert
+            message = OutboxMessage.objects.create(
+                organisation=organisation,
+                template_code=template_code,
+                language=rendered.language,
+                to="\n".join(recipients),
+                cc="\n".join(copies),
+                from_email=_sender(organisation),
+                reply_to=organisation.email if organisation is not None else "",
+                subject=rendered.subject,
+                body_text=rendered.body_text,
+                body_html=rendered.body_html,
+                status=Status.QUEUED,
+                next_attempt_at=timezone.now(),
+                related_content_type=ContentType.objects.get_for_model(related) if related is not None else None,
+                related_object_id=str(related.pk) if related is not None else "",
+                idempotency_key=idempotency_key or None,
+            )
+    except IntegrityError:
+        if idempotency_key and (winner := _existing(organisation, idempotency_key)):
+            return winner
+        raise
+    _deliver_after_commit(message.pk)
+    return message
+
+
+def _deliver_after_commit(message_id: int) -> None:
+    # robust: the fact is committed by then; if the task queue cannot be reached,
+    # the periodic sweep finds the message queued and due, and sends it.
+    transaction.on_commit(partial(_enqueue_delivery, message_id), robust=True)
+
+
+def _enqueue_delivery(message_id: int) -> None:
+    from .tasks import deliver_message_task  # tasks import services
+
+    deliver_message_task.enqueue(message_id=message_id)
+
+
+# --- delivery ----------------------------------------------------------------------------------
+
+
+def _email_of(message: OutboxMessage) -> EmailMessage:
+    email_class = EmailMultiAlternatives if message.body_html else EmailMessage
+    email = email_class(
+        subject=message.subject,
+        body=message.body_text,
+        from_email=message.from_email,
+        to=message.to_list,
+        cc=message.cc_list,
+        reply_to=[message.reply_to] if message.reply_to else None,
+        headers={"X-Encaisse-Outbox-Id": str(message.pk)},
+    )
+    if message.body_html:
+        email.attach_alternative(message.body_html, "text/html")
+    return email
+
+
+def deliver_message(*, message_id: int) -> OutboxMessage:
+    """Send one queued, due message through Django's mail API and record what happened.
+
+    Anything but a queued message whose time has come is returned untouched, so
+    a repeated task, the sweep and a clerk's "send again" can all call this.
+    The claim commits before the mail server is called, and the outcome is
+    written after; no row is locked while the network is slow.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        message = OutboxMessage.objects.select_for_update().get(pk=message_id)
+        if message.status != Status.QUEUED or (message.next_attempt_at and message.next_attempt_at > now):
+            return message
+        message.status = Status.SENDING
+        message.attempts += 1
+        message.claimed_at = now
+        message.save(update_fields=["status", "attempts", "claimed_at"])
+
+    try:
+        _email_of(message).send()
+    except Exception as error:  # the mail server's refusal, a timeout, DNS: the outside world
+        return _record_failure(message_id=message_id, error=error)
+    return _record_sent(message_id=message_id)
+
+
+@transaction.atomic
+def _record_sent(*, message_id: int) -> OutboxMessage:
+    message = OutboxMessage.objects.select_for_update().get(pk=message_id)
+    if message.status != Status.SENT:
+        # Even if the sweep re-queued it meanwhile: it has gone, so it must not go again.
+        message.status = Status.SENT
+        message.sent_at = timezone.now()
+        message.next_attempt_at = None
+        message.claimed_at = None
+        message.save(update_fields=["status", "sent_at", "next_attempt_at", "claimed_at"])
+    return message
+
+
+@transaction.atomic
+def _record_failure(*, message_id: int, error: BaseException) -> OutboxMessage:
+    message = OutboxMessage.objects.select_for_update().get(pk=message_id)
+    message.last_error = f"{type(error).__name__}: {error}"[:ERROR_MAX_CHARS]
+    message.claimed_at = None
+    if message.status == Status.SENDING:
+        _schedule_retry_or_give_up(message, timezone.now())
+    message.save(update_fields=["last_error", "claimed_at", "status", "next_attempt_at"])
+    logger.warning(
+        "Email %s not sent (attempt %s): %s", message.pk, message.attempts, message.last_error,
+        extra={"outbox_status": message.status},
+    )
+    return message
+
+
+def _schedule_retry_or_give_up(message: OutboxMessage, now: Any) -> None:
+    if message.attempts >= MAX_ATTEMPTS:
+        message.status = Status.FAILED
+        message.next_attempt_at = None
+    else:
+        message.status = Status.QUEUED
+        message.next_attempt_at = now + RETRY_DELAYS[max(message.attempts, 1) - 1]
+
+
+def retry_due_messages(*, limit: int = 200) -> dict[str, int]:
+    """Send what is due and recover what is stuck; the periodic sweep's one call.
+
+    A message left `sending` for STUCK_AFTER (the worker died between claim and
+    send) counts that attempt and goes back to the queue, or to failed when it
+    has had its attempts. Queued messages whose time has come are then sent,
+    oldest first, at most `limit` per run; that also covers messages whose
+    after-commit task was lost.
+    """
+    now = timezone.now()
+    requeued = 0
+    with transaction.atomic():
+        stuck = OutboxMessage.objects.select_for_update().filter(
+            status=Status.SENDING, claimed_at__lte=now - STUCK_AFTER
+        )
+        for message in stuck:
+            message.last_error = "Interrupted while sending; the server may or may not have received it."
+            message.claimed_at = None
+            _schedule_retry_or_give_up(message, now)
+            if message.status == Status.QUEUED:
+                message.next_attempt_at = now
+                requeued += 1
+            message.save(update_fields=["last_error", "claimed_at", "status", "next_attempt_at"])
+    due = list(
+        OutboxMessage.objects.filter(status=Status.QUEUED, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    outcomes = Counter(deliver_message(message_id=pk).status for pk in due)
+    return {
+        "requeued": requeued,
+        "attempted": len(due),
+        "sent": outcomes[Status.SENT],
+        "retrying": outcomes[Status.QUEUED],
+        "failed": outcomes[Status.FAILED],
+    }
+
+
+# --- staff actions -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def resend_message(*, message_id: int, by: Any) -> OutboxMessage:
+    """Put a failed message back in the queue with a fresh set of attempts; send it after commit.
+
+    Only failed messages: one that was sent is never sent again, and one still
+    queued or sending is already on its way.
+    """
+    message = OutboxMessage.objects.select_for_update().get(pk=message_id)
+    if message.status != Status.FAILED:
+        raise MessageNotFailed(outbox_id=message.pk, status=message.get_status_display())
+    message.status = Status.QUEUED
+    message.attempts = 0
+    message.next_attempt_at = timezone.now()
+    message.save(update_fields=["status", "attempts", "next_attempt_at"])
+    record_event(message, "email.resend", by=by, data={"last_error": message.last_error})
+    _deliver_after_commit(message.pk)
+    return message
+
+
+@transaction.atomic
+def copy_default_template(*, template_id: int, organisation: Organisation, by: Any) -> EmailTemplate:
+    """Give an organisation its own editable copy of a built-in template, or return the one it has."""
+    source = EmailTemplate.objects.get(pk=template_id)
+    if not source.is_default:
+        raise NotADefaultTemplate(template=str(source))
+    copy, created = EmailTemplate.objects.get_or_create(
+        organisation=organisation,
+        code=source.code,
+        language=source.language,
+        defaults={"subject": source.subject, "body_text": source.body_text, "body_html": source.body_html},
+    )
+    if created:
+        record_event(copy, "email_template.copy", by=by, data={"from": source.pk})
+    return copy

@@ -1,0 +1,19 @@
+"""Background entry points of the outbox. Thin on purpose: the rules live in services."""
+
+from crontask import cron
+from django.tasks import task
+
+from . import services
+
+
+@task
+def deliver_message_task(message_id: int) -> str:
+    """Send one outbox message; enqueued after the commit that wrote it."""
+    return services.deliver_message(message_id=message_id).status
+
+
+@cron("*/5 * * * *")
+@task
+def retry_outbox() -> dict[str, int]:
+    """Every five minutes: retry what is due, recover what a crash left sending."""
+    return services.retry_due_messages()
