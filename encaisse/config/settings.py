@@ -135,6 +135,7 @@ if os.environ.get("EMAIL_HOST"):
             "username": os.environ.get("EMAIL_HOST_USER", ""),
             "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
             "use_tls": os.environ.get("EMAIL_USE_TLS", "1") == "1",
+            "timeout": 30,  # a server that never answers must not hold a worker forever
         },
     }}
 else:
