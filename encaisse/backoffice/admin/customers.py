@@ -1,0 +1,83 @@
+"""Customers and their tags; each customer's page leads to its account statement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import BigIntegerField, F, Model, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from encaisse.core.audit import record_event
+from encaisse.core.money import Money
+from encaisse.ledger.models import EntryLine
+from encaisse.ledger.selectors import CUSTOMER_ACCOUNT_KINDS
+from encaisse.parties.models import Customer, Tag
+
+from ..site import OrganisationScopedAdmin
+from ..templatetags.backoffice_tags import format_money
+
+
+@admin.register(Tag)
+class TagAdmin(OrganisationScopedAdmin):
+    list_display = ("name",)
+    search_fields = ("name",)
+    fields = ("organisation", "name")
+
+
+def _balance_subquery() -> Subquery:
+    lines = (
+        EntryLine.objects.filter(party=OuterRef("pk"), account__kind__in=CUSTOMER_ACCOUNT_KINDS)
+        .values("party").annotate(b=Sum(F("debit_minor") - F("credit_minor"))).values("b")
+    )
+    return Subquery(lines, output_field=BigIntegerField())
+
+
+@admin.register(Customer)
+class CustomerAdmin(OrganisationScopedAdmin):
+    list_display = ("ref", "name", "kind", "email", "city", "balance")
+    list_display_links = ("ref", "name")
+    list_filter = ("kind", "language", ("tags", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("ref", "name", "email", "other_emails", "phone", "siren", "siret")
+    filter_horizontal = ("tags",)
+    readonly_fields = ("account",)
+    fieldsets = [
+        (None, {"fields": ("organisation", "ref", "name", "kind", "account")}),
+        (_("Contact"), {"fields": ("email", "other_emails", "phone", "language")}),
+        (_("Postal address"), {"fields": ("address_line1", "address_line2", "postcode", "city", "country")}),
+        (_("Legal identifiers"), {"fields": ("siren", "siret", "vat_number")}),
+        (_("Billing"), {"fields": ("payment_delay_days", "tags", "notes")}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return (
+            super().get_queryset(request)
+            .select_related("organisation")
+            .annotate(balance_minor=Coalesce(_balance_subquery(), 0))
+        )
+
+    @admin.display(description=_("balance"), ordering="balance_minor")
+    def balance(self, obj: Customer) -> str:
+        return format_money(Money(obj.balance_minor, obj.organisation.currency))
+
+    @admin.display(description=_("account"))
+    def account(self, obj: Customer) -> str:
+        if obj is None or obj.pk is None:
+            return "—"
+        url = reverse("staff:customer_statement", args=[obj.pk])
+        balance = Money(getattr(obj, "balance_minor", 0), obj.organisation.currency)
+        return format_html('{} · <a href="{}">{}</a>', format_money(balance), url, _("Account statement"))
+
+    def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        if obj is not None:
+            return self.fieldsets
+        return [(None, {"fields": ("organisation", "ref", "name", "kind")}), *self.fieldsets[1:]]
+
+    def save_model(self, request: HttpRequest, obj: Customer, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        record_event(obj, "changed" if change else "created", by=request.user,
+                     data={"fields": form.changed_data} if change else None)
