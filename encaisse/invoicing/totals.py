@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 
-from encaisse.core.money import Money
+from encaisse.core.money import Money, exponent
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,28 +38,50 @@ def line_net(quantity: Decimal, unit_price: Decimal, currency: str) -> Money:
     return Money.of(quantity * unit_price, currency)
 
 
+@cache
+def _quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-exponent(currency))
+
+
+def _minor(amount: Decimal, currency: str) -> int:
+    """The same rounding as Money.of (half up, to the minor unit), as a plain int for the sums below."""
+    return int(amount.quantize(_quantum(currency), ROUND_HALF_UP).scaleb(exponent(currency)))
+
+
 def compute_totals(lines: Iterable[LineInput], *, currency: str) -> Totals:
-    nets: list[Money] = []
-    base_by_rate: dict[object, tuple[Decimal, Money]] = {}
-    revenue: dict[object, Money] = {}
-    zero = Money.zero(currency)
+    """Round each line's net, then compute VAT once per rate on the sum of its lines' nets (BT-116, BT-117).
+
+    Sums are kept in integer minor units, which is exact, and turned into
+    Money at the end; posting runs this for every invoice of a batch. Refuses
+    (ValueError) two lines under one VAT key with different percentages: the
+    key must name the rate, not something two rates share such as an account.
+    """
+    nets: list[int] = []
+    base_by_rate: dict[object, list] = {}  # key → [percent, base in minor units]
+    revenue: dict[object, int] = {}
     for line in lines:
-        net = line_net(line.quantity, line.unit_price, currency)
+        net = _minor(line.quantity * line.unit_price, currency)
         nets.append(net)
-        percent, base = base_by_rate.get(line.vat_key, (line.vat_percent, zero))
-        base_by_rate[line.vat_key] = (percent, base + net)
-        revenue[line.revenue_key] = revenue.get(line.revenue_key, zero) + net
+        rate = base_by_rate.get(line.vat_key)
+        if rate is None:
+            base_by_rate[line.vat_key] = [line.vat_percent, net]
+        elif rate[0] != line.vat_percent:
+            raise ValueError(f"VAT key {line.vat_key!r} has two rates: {rate[0]} % and {line.vat_percent} %")
+        else:
+            rate[1] += net
+        revenue[line.revenue_key] = revenue.get(line.revenue_key, 0) + net
+    places = exponent(currency)
     vat_rows = tuple(
-        (key, base, Money.of(base.to_decimal() * percent / 100, currency))
+        (key, Money(base, currency), Money(_minor(Decimal(base).scaleb(-places) * percent / 100, currency), currency))
         for key, (percent, base) in base_by_rate.items()
     )
-    net_total = sum(nets, zero)
-    vat_total = sum((vat for _key, _base, vat in vat_rows), zero)
+    net_total = sum(nets)
+    vat_total = sum(vat.minor for _key, _base, vat in vat_rows)
     return Totals(
-        line_nets=tuple(nets),
-        net=net_total,
-        vat=vat_total,
-        total=net_total + vat_total,
+        line_nets=tuple(Money(net, currency) for net in nets),
+        net=Money(net_total, currency),
+        vat=Money(vat_total, currency),
+        total=Money(net_total + vat_total, currency),
         vat_by_rate=vat_rows,
-        revenue_by_account=tuple(revenue.items()),
+        revenue_by_account=tuple((key, Money(amount, currency)) for key, amount in revenue.items()),
     )
