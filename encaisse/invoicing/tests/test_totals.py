@@ -46,7 +46,7 @@ def test_each_rate_gets_its_own_base_and_vat():
         currency="EUR",
     )
 
-    assert dict((key, (base, vat)) for key, base, vat in totals.vat_by_rate) == {
+    assert {key: (base, vat) for key, base, vat in totals.vat_by_rate} == {
         "FR20": (eur("100.00"), eur("20.00")),
         "FR10": (eur("50.01"), eur("5.00")),
         "FR55": (eur("10.05"), eur("0.55")),

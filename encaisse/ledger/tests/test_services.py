@@ -32,8 +32,8 @@ def draft(org, *lines, journal="OD", on=MARCH_1, label="Test"):
     """lines: (account code, signed amount, customer or None)."""
     return EntryDraft(
         journal=org.journals.get(code=journal), date=on, label=label,
-        lines=tuple(LineDraft.signed(org.accounts.get(code=code), eur(amount), party=party, due_on=on if party else None)
-                    for code, amount, party in lines),
+        lines=tuple(LineDraft.signed(org.accounts.get(code=code), eur(amount), party=party,
+                                     due_on=on if party else None) for code, amount, party in lines),
     )
 
 
@@ -59,7 +59,7 @@ def fresh(org):
 @pytest.mark.django_db
 def test_an_unbalanced_entry_is_refused_and_nothing_is_written(org, customer):
     # 411 debited 100.00, 706 credited 99.99: off by one cent.
-    with pytest.raises(UnbalancedEntry, match="0.01 EUR"):
+    with pytest.raises(UnbalancedEntry, match=r"0\.01 EUR"):
         post_entry(org, draft(org, ("411", "100.00", customer), ("706", "-99.99", None)), idempotency_key="k")
 
     assert Entry.objects.count() == 0
@@ -150,7 +150,7 @@ def test_settling_more_than_is_open_is_refused(org, customer):
     invoice = receivable(invoice_like(org, customer, "120.00"))
     paid = receivable(payment(org, customer, "150.00"))
 
-    with pytest.raises(SettlementRefused, match="only 120.00 EUR is open"):
+    with pytest.raises(SettlementRefused, match=r"only 120\.00 EUR is open"):
         settle(debit_line_id=invoice.pk, credit_line_id=paid.pk, amount=eur("120.01"), idempotency_key="s")
 
     assert Settlement.objects.count() == 0
