@@ -81,7 +81,7 @@ def test_a_draft_written_in_the_back_office_is_validated_then_posted_with_number
     # The audit trail says who did what and from where.
     assert [e.verb for e in AuditEvent.objects.filter(object_id=str(invoice.pk), content_type__model="invoice")
             ] == ["created", "line_added", "line_added", "validated", "posted"]
-    assert page.count(">backoffice<") == 5
+    assert page.count(">back office<") == 5
     assert ">clerk<" in page
 
 
@@ -144,6 +144,8 @@ def test_changing_a_draft_line_replaces_it_through_the_services(staff, org, cust
     invoice.refresh_from_db()
     assert invoice.notes == "Urgent"
     assert [(ln.label, ln.quantity) for ln in invoice.lines.all()] == [("Nettoyage", Decimal(4))]
+    # Before posting the page shows what posting would compute: 4 × 10.00 = 40.00 + VAT 20 % 8.00 = 48.00.
+    assert "€48.00" in staff.get(page_of(invoice)).content.decode()
 
 
 @pytest.mark.django_db
@@ -162,6 +164,7 @@ def test_a_posted_invoice_page_has_no_editable_field_and_a_change_post_changes_n
     for name in ('name="notes"', 'name="party"', 'name="invoice_type"', 'name="lines-0-quantity"', 'name="_save"'):
         assert name not in page
     assert "F-2026-00001" in page
+    assert "€12.00" in page  # 10.00 + VAT 20 % 2.00, frozen at posting
     assert response.status_code == 403
     invoice.refresh_from_db()
     line.refresh_from_db()
