@@ -23,6 +23,7 @@ CSRF_TRUSTED_ORIGINS = [
 ]
 
 INSTALLED_APPS = [
+    "encaisse.backoffice",  # first, so its admin/base_site.html overrides Django's
     "encaisse.backoffice.apps.BackofficeAdminConfig",  # django.contrib.admin with our site
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -40,7 +41,6 @@ INSTALLED_APPS = [
     "encaisse.invoicing",
     "encaisse.sepa",
     "encaisse.onboarding",
-    "encaisse.backoffice",
     "encaisse.api",
     "encaisse.cli",
 ]
@@ -114,7 +114,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-LOGIN_URL = "backoffice:login"
+LOGIN_URL = "admin:login"
 
 # Background work: a database-backed queue in the application's own database,
 # so a task enqueued inside a transaction is committed (or not) with it.
