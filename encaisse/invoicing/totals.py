@@ -38,6 +38,9 @@ def line_net(quantity: Decimal, unit_price: Decimal, currency: str) -> Money:
     return Money.of(quantity * unit_price, currency)
 
 
+_ONE = Decimal(1)
+
+
 @cache
 def _quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-exponent(currency))
@@ -70,9 +73,11 @@ def compute_totals(lines: Iterable[LineInput], *, currency: str) -> Totals:
         else:
             rate[1] += net
         revenue[line.revenue_key] = revenue.get(line.revenue_key, 0) + net
-    places = exponent(currency)
+    # base × percent / 100 is the VAT in minor units; rounding it half up to a whole minor unit is the
+    # same as rounding the amount in major units to the currency's decimals.
     vat_rows = tuple(
-        (key, Money(base, currency), Money(_minor(Decimal(base).scaleb(-places) * percent / 100, currency), currency))
+        (key, Money(base, currency),
+         Money(int((Decimal(base) * percent / 100).quantize(_ONE, ROUND_HALF_UP)), currency))
         for key, (percent, base) in base_by_rate.items()
     )
     net_total = sum(nets)

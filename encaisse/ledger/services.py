@@ -21,6 +21,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from encaisse.core.audit import record_event
+from encaisse.core.errors import CurrencyMismatch
 from encaisse.core.money import Money
 from encaisse.core.origin import current_origin
 from encaisse.parties.models import Customer, Organisation
@@ -81,14 +82,17 @@ def line_fingerprint(*, account_code: str, party_id: int | None, debit: int, cre
 def _check_draft(draft: EntryDraft, organisation_id: int) -> None:
     if not draft.lines:
         raise EmptyEntry(label=draft.label)
-    currency = draft.lines[0].debit.currency
-    total = Money.zero(currency)
+    first = draft.lines[0].debit
+    total = 0  # minor units: exact, and cheaper than Money in a batch of thousands
     for line in draft.lines:
         if line.account.organisation_id != organisation_id:
             raise ForeignAccount(account=line.account.code)
-        total = total + line.debit - line.credit
-    if total.minor != 0:
-        raise UnbalancedEntry(label=draft.label, imbalance=total)
+        for amount in (line.debit, line.credit):
+            if amount.currency != first.currency:
+                raise CurrencyMismatch(first, amount)
+        total += line.debit.minor - line.credit.minor
+    if total != 0:
+        raise UnbalancedEntry(label=draft.label, imbalance=Money(total, first.currency))
 
 
 class _PeriodGuard:
@@ -139,24 +143,22 @@ def post_entries(
     double click records an event once. Raises UnbalancedEntry, EmptyEntry,
     ForeignAccount or PeriodClosed before writing anything.
     """
-    keys = [key for _draft, key in drafts]
-    existing = {e.idempotency_key: e for e in Entry.objects.filter(organisation=organisation,
-                                                                       idempotency_key__in=keys)}
+    head, _created = LedgerHead.objects.get_or_create(organisation=organisation)
+    head = LedgerHead.objects.select_for_update().get(pk=head.pk)
+    # Read under the lock: a concurrent poster may have written some keys meanwhile.
+    existing = {e.idempotency_key: e for e in Entry.objects.filter(
+        organisation=organisation, idempotency_key__in=[key for _draft, key in drafts])}
     guard = _PeriodGuard(organisation)
     for draft, key in drafts:
         if key not in existing:
             _check_draft(draft, organisation.pk)
             guard.check(draft.date)
 
-    head, _created = LedgerHead.objects.get_or_create(organisation=organisation)
-    head = LedgerHead.objects.select_for_update().get(pk=head.pk)
-    # Re-read under the lock: a concurrent poster may have written some keys meanwhile.
-    existing = {e.idempotency_key: e for e in Entry.objects.filter(organisation=organisation,
-                                                                       idempotency_key__in=keys)}
     user = by if getattr(by, "is_authenticated", False) else None
     origin = current_origin()
     now = timezone.now()
     first_sequence = head.last_sequence + 1
+    entry_attnames = [field.attname for field in Entry._meta.concrete_fields]
     new_entries: list[Entry] = []
     new_lines: list[tuple] = []  # (sequence, organisation, account, party, debit, credit, currency, due_on, label)
     seen: set[str] = set()
@@ -185,24 +187,18 @@ def post_entries(
                 for account, party, debit, credit, currency, due_on, label in lines
             ],
         )
-        entry = Entry(
-            organisation_id=organisation.pk,
-            journal_id=draft.journal.pk,
-            sequence=sequence,
-            date=draft.date,
-            label=draft.label[:200],
-            idempotency_key=key,
-            reverses_id=draft.reverses.pk if draft.reverses else None,
-            posted_by_id=user.pk if user else None,
-            posted_at=now,
-            origin=origin,
-            prev_hash=head.last_hash,
-            hash=digest,
-        )
-        # Ids rather than objects in the constructor (its descriptors are the slow part), then the same caches.
+        values = {
+            "id": None, "organisation_id": organisation.pk, "journal_id": draft.journal.pk, "sequence": sequence,
+            "date": draft.date, "label": draft.label[:200], "idempotency_key": key,
+            "reverses_id": draft.reverses.pk if draft.reverses else None, "posted_by_id": user.pk if user else None,
+            "posted_at": now, "origin": origin, "prev_hash": head.last_hash, "hash": digest,
+        }
+        # Positional arguments in column order: the constructor's fast path, half the cost of keywords.
+        entry = Entry(*(values[name] for name in entry_attnames))
         for name, value in (("organisation", organisation), ("journal", draft.journal), ("reverses", draft.reverses),
                             ("posted_by", user)):
-            Entry._meta.get_field(name).set_cached_value(entry, value)
+            if value is not None:  # a null foreign key reads as None without a query anyway
+                Entry._meta.get_field(name).set_cached_value(entry, value)
         new_entries.append(entry)
         new_lines.extend(
             (sequence, organisation.pk, account.pk, party.pk if party else None, debit, credit, currency, due_on,

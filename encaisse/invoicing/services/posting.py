@@ -68,7 +68,7 @@ def _post_locked(invoices: list[Invoice], *, by: Any, today: date) -> None:
              VatRate.objects.filter(organisation=organisation).values_list("pk", "percent", "account_id")}
     lines_by_invoice: dict[int, list[tuple]] = defaultdict(list)
     for row in (
-        InvoiceLine.objects.filter(invoice__in=invoices)
+        InvoiceLine.objects.filter(invoice_id__in=[invoice.pk for invoice in invoices])
         .order_by("invoice_id", "position", "pk")
         .values_list("invoice_id", "pk", "quantity", "unit_price", "vat_rate_id", "revenue_account_id")
     ):
@@ -127,7 +127,8 @@ def _post_locked(invoices: list[Invoice], *, by: Any, today: date) -> None:
 
     entries = post_entries(organisation, drafts, by=by)
     receivable_lines = dict(
-        EntryLine.objects.filter(entry__in=entries, account=receivable, party__isnull=False)
+        EntryLine.objects.filter(entry_id__in=[entry.pk for entry in entries], account_id=receivable.pk,
+                                 party__isnull=False)
         .values_list("entry_id", "pk")
     )
     now = timezone.now()
@@ -209,19 +210,23 @@ def _apply_credit_note(credit_note: Invoice, *, by: Any) -> None:
            idempotency_key=f"creditnote:{credit_note.pk}:settle", by=by)
 
 
-def _lock(ids: Sequence[int]) -> list[Invoice]:
-    """Lock invoices in id order and load what posting reads of them.
+# What a batch posting reads of an invoice and its customer; the rest stays unread (from_db
+# converts every column it loads, dates and datetimes dearly on SQLite).
+BATCH_FIELDS = ("organisation", "invoice_type", "party", "kind", "status", "number", "issued_on", "currency",
+                "credited_invoice", "party__name", "party__payment_delay_days", "credited_invoice__receivable_line",
+                "credited_invoice__total_minor")
+
+
+def _lock(ids: Sequence[int], *, only: Sequence[str] | None = None) -> list[Invoice]:
+    """Lock invoices in id order and load what posting reads of them (`only` these fields, if given).
 
     A batch has one organisation and a handful of invoice types: they are read
     once and shared by the invoices, rather than joined and built again for
     every row.
     """
-    invoices = list(
-        Invoice.objects.select_for_update(of=("self",))
-        .filter(pk__in=ids)
-        .select_related("party", "credited_invoice")
-        .order_by("pk")
-    )
+    query = (Invoice.objects.select_for_update(of=("self",)).filter(pk__in=ids)
+             .select_related("party", "credited_invoice").order_by("pk"))
+    invoices = list(query.only(*only) if only else query)
     organisations = {o.pk: o for o in Organisation.objects.filter(pk__in={i.organisation_id for i in invoices})}
     types = {t.pk: t for t in InvoiceType.objects.filter(pk__in={i.invoice_type_id for i in invoices})
              .select_related("series", "credit_note_series")}
@@ -313,7 +318,7 @@ def post_invoices(
         chunk = ids[start:start + chunk_size]
         try:
             with transaction.atomic():
-                invoices = [i for i in _lock(chunk) if i.status == Invoice.Status.VALIDATED]
+                invoices = [i for i in _lock(chunk, only=BATCH_FIELDS) if i.status == Invoice.Status.VALIDATED]
                 if invoices:
                     _post_locked(invoices, by=by, today=today)
                 report.posted.extend(i.number for i in invoices)

@@ -3,6 +3,7 @@ from datetime import date
 import pytest
 
 from encaisse.core.money import Money
+from encaisse.invoicing.errors import EmptyInvoice
 from encaisse.invoicing.models import Invoice, InvoiceLine, VatRate
 from encaisse.invoicing.services import post_invoices
 from encaisse.invoicing.tests.factories import draft_invoice
@@ -40,9 +41,9 @@ def test_an_empty_draft_is_reported_with_its_reason_and_the_others_are_posted(or
     report = post_invoices(organisation=org, by=clerk, today=MARCH_1)
 
     assert report.posted == ["F-2026-00001"]
-    assert report.failed == [{"invoice": f"Draft #{empty.pk}", "code": "empty_invoice",
-                              "message": f"Invoice Draft #{empty.pk} has no lines."}]
     empty.refresh_from_db()
+    assert report.failed == [{"invoice": empty.display_name, "code": "empty_invoice",
+                              "message": str(EmptyInvoice(invoice=empty.display_name))}]
     full.refresh_from_db()
     assert (empty.status, empty.number) == (Invoice.Status.DRAFT, None)
     assert full.status == Invoice.Status.POSTED
@@ -59,7 +60,7 @@ def test_an_invoice_dated_in_a_closed_period_is_reported_and_the_rest_posted_wit
 
     assert report.posted == ["F-2026-00001", "F-2026-00002"]
     assert [failure["code"] for failure in report.failed] == ["period_closed"]
-    assert report.failed[0]["invoice"] == f"Draft #{late.pk}"
+    assert report.failed[0]["invoice"] == Invoice.objects.get(pk=late.pk).display_name
     numbers = dict(Invoice.objects.values_list("pk", "number"))
     assert (numbers[before.pk], numbers[late.pk], numbers[after.pk]) == ("F-2026-00001", None, "F-2026-00002")
     assert Entry.objects.count() == 2
