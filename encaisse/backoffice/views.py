@@ -18,7 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -144,19 +144,19 @@ def invoice_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     try:
         if action == "validate":
             done = validate_invoice(invoice_id=invoice.pk, by=by)
-            message = _t("Invoice %(invoice)s is validated and ready to post.")
+            message = gettext("Invoice %(invoice)s is validated and ready to post.")
         elif action == "reopen":
             done = reopen_draft(invoice_id=invoice.pk, by=by)
-            message = _t("Invoice %(invoice)s is a draft again.")
+            message = gettext("Invoice %(invoice)s is a draft again.")
         elif action == "cancel":
             done = cancel_invoice(invoice_id=invoice.pk, by=by)
-            message = _t("Invoice %(invoice)s is cancelled.")
+            message = gettext("Invoice %(invoice)s is cancelled.")
         elif action == "post":
             done = post_invoice(invoice_id=invoice.pk, by=by)
-            message = _t("Invoice posted with number %(invoice)s.")
+            message = gettext("Invoice posted with number %(invoice)s.")
         elif action == "credit":
             done = issue_credit_note(invoice_id=invoice.pk, by=by)
-            message = _t("Credit note %(invoice)s is issued and posted.")
+            message = gettext("Credit note %(invoice)s is issued and posted.")
         else:
             raise Http404(action)
     except DomainError as error:
@@ -171,7 +171,7 @@ def invoice_credit_note(request: HttpRequest, pk: int) -> HttpResponse:
     """Choose how much of each line to credit, then issue and post the credit note."""
     invoice = _scoped_invoice(request, pk)
     if invoice.kind != Invoice.Kind.INVOICE or invoice.status != Invoice.Status.POSTED:
-        messages.error(request, _t("Only a posted invoice can be credited."))
+        messages.error(request, gettext("Only a posted invoice can be credited."))
         return HttpResponseRedirect(invoice_page(invoice.pk))
     already = credited_quantities(invoice)
     lines = [
@@ -191,19 +191,19 @@ def invoice_credit_note(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 quantity = Decimal(raw)
             except InvalidOperation:
-                errors.append(_t("“%(value)s” is not a quantity.") % {"value": raw})
+                errors.append(gettext("“%(value)s” is not a quantity.") % {"value": raw})
                 continue
             if quantity:
                 wanted.append(CreditLine(line_id=row["line"].pk, quantity=quantity))
         if not wanted and not errors:
-            errors.append(_t("Give the quantity to credit on at least one line."))
+            errors.append(gettext("Give the quantity to credit on at least one line."))
         if not errors:
             try:
                 credit_note = issue_credit_note(invoice_id=invoice.pk, lines=wanted, reason=reason, by=request.user)
             except DomainError as error:
                 errors.append(str(error))
             else:
-                messages.success(request, _t("Credit note %(invoice)s is issued and posted.")
+                messages.success(request, gettext("Credit note %(invoice)s is issued and posted.")
                                  % {"invoice": credit_note.display_name})
                 return HttpResponseRedirect(invoice_page(credit_note.pk))
         for error in errors:

@@ -23,7 +23,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
@@ -36,12 +36,26 @@ from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, jou
 from encaisse.parties.models import Customer, Organisation
 from encaisse.sepa.models import Mandate
 
-COLUMNS = ("ref", "name", "email", "kind", "language", "iban", "bic", "mandate_ref", "mandate_signed_on",
-           "opening_balance")
+COLUMNS = (
+    "ref",
+    "name",
+    "email",
+    "kind",
+    "language",
+    "iban",
+    "bic",
+    "mandate_ref",
+    "mandate_signed_on",
+    "opening_balance",
+)
 REQUIRED_COLUMNS = ("ref", "name")
 KINDS = {
-    "person": Customer.Kind.PERSON, "personne": Customer.Kind.PERSON, "particulier": Customer.Kind.PERSON,
-    "company": Customer.Kind.COMPANY, "société": Customer.Kind.COMPANY, "societe": Customer.Kind.COMPANY,
+    "person": Customer.Kind.PERSON,
+    "personne": Customer.Kind.PERSON,
+    "particulier": Customer.Kind.PERSON,
+    "company": Customer.Kind.COMPANY,
+    "société": Customer.Kind.COMPANY,
+    "societe": Customer.Kind.COMPANY,
     "entreprise": Customer.Kind.COMPANY,
 }
 LANGUAGE_CODES = ("fr", "en")
@@ -91,8 +105,12 @@ class ImportReport:
     def as_dict(self) -> dict[str, Any]:
         total = self.opening_total
         return {
-            "rows": self.rows, "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-            "mandates_created": self.mandates_created, "opening_balances": self.opening_balances,
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "mandates_created": self.mandates_created,
+            "opening_balances": self.opening_balances,
             "opening_total": total.as_json() if total is not None else None,
             "currency": total.currency if total is not None else None,
             "warnings": [w.as_dict() for w in self.warnings],
@@ -157,11 +175,12 @@ def parse_amount(text: str, currency: str) -> Money:
         separator = "," if "," in cleaned else "."
         cleaned = cleaned.replace(separator, "")
     if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)", cleaned):
-        raise ValueError(_t("“%(value)s” is not an amount.") % {"value": text})
+        raise ValueError(gettext("“%(value)s” is not an amount.") % {"value": text})
     value = Decimal(cleaned)
     if -value.as_tuple().exponent > exponent(currency):
-        raise ValueError(_t("“%(value)s” has more decimals than %(currency)s allows.")
-                         % {"value": text, "currency": currency})
+        raise ValueError(
+            gettext("“%(value)s” has more decimals than %(currency)s allows.") % {"value": text, "currency": currency}
+        )
     return Money.of(value, currency)
 
 
@@ -191,20 +210,26 @@ class _Checker:
 def _parse(text: str, organisation: Organisation, checker: _Checker, *, today: date) -> list[_Row]:
     lines = text.splitlines()
     if not lines or not lines[0].strip():
-        checker.refuse(1, "empty_file", _t("The file is empty: a header line is expected."))
+        checker.refuse(1, "empty_file", gettext("The file is empty: a header line is expected."))
         return []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(lines[0]))
     # "Opening balance", "opening-balance" and "OPENING_BALANCE" all name the same column.
     header = [re.sub(r"[\s-]+", "_", name.strip().lower()) for name in next(reader)]
     unknown = [name for name in header if name not in COLUMNS]
     if unknown:
-        checker.refuse(1, "unknown_column", _t("Unknown column(s): %(columns)s. Expected: %(expected)s.")
-                       % {"columns": ", ".join(unknown), "expected": ", ".join(COLUMNS)})
+        checker.refuse(
+            1,
+            "unknown_column",
+            gettext("Unknown column(s): %(columns)s. Expected: %(expected)s.")
+            % {"columns": ", ".join(unknown), "expected": ", ".join(COLUMNS)},
+        )
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
-        checker.refuse(1, "missing_column", _t("Missing column(s): %(columns)s.") % {"columns": ", ".join(missing)})
+        checker.refuse(
+            1, "missing_column", gettext("Missing column(s): %(columns)s.") % {"columns": ", ".join(missing)}
+        )
     if len(set(header)) != len(header):
-        checker.refuse(1, "duplicate_column", _t("A column appears twice in the header."))
+        checker.refuse(1, "duplicate_column", gettext("A column appears twice in the header."))
     if checker.problems:
         return []
 
@@ -218,16 +243,28 @@ def _parse(text: str, organisation: Organisation, checker: _Checker, *, today: d
         if not any(cell.strip() for cell in record):
             continue
         if len(record) > len(header):
-            checker.refuse(start, "too_many_cells", _t("The row has %(found)s cells but the header %(expected)s.")
-                           % {"found": len(record), "expected": len(header)})
+            checker.refuse(
+                start,
+                "too_many_cells",
+                gettext("The row has %(found)s cells but the header %(expected)s.")
+                % {"found": len(record), "expected": len(header)},
+            )
             continue
         cells = {name: record[i].strip() if i < len(record) else "" for i, name in enumerate(header)}
         rows.append(_check_row(start, cells, currency, checker, first_line, mandate_lines, today=today))
     return rows
 
 
-def _check_row(line: int, cells: dict[str, str], currency: str, checker: _Checker,
-               first_line: dict[str, int], mandate_lines: dict[str, int], *, today: date) -> _Row:
+def _check_row(
+    line: int,
+    cells: dict[str, str],
+    currency: str,
+    checker: _Checker,
+    first_line: dict[str, int],
+    mandate_lines: dict[str, int],
+    *,
+    today: date,
+) -> _Row:
     ref, name = cells.get("ref", ""), cells.get("name", "")
     row = _Row(line=line, ref=ref, name=name)
 
@@ -235,70 +272,91 @@ def _check_row(line: int, cells: dict[str, str], currency: str, checker: _Checke
         checker.refuse(line, code, message, ref)
 
     if not ref:
-        refuse("ref_required", _t("The customer reference (ref) is empty."))
+        refuse("ref_required", gettext("The customer reference (ref) is empty."))
     elif len(ref) > Customer._meta.get_field("ref").max_length:
-        refuse("ref_too_long", _t("The customer reference is longer than 64 characters."))
+        refuse("ref_too_long", gettext("The customer reference is longer than 64 characters."))
     elif ref in first_line:
-        refuse("duplicate_ref", _t("Reference %(ref)s is already on line %(line)s.")
-               % {"ref": ref, "line": first_line[ref]})
+        refuse(
+            "duplicate_ref",
+            gettext("Reference %(ref)s is already on line %(line)s.") % {"ref": ref, "line": first_line[ref]},
+        )
     else:
         first_line[ref] = line
     if not name:
-        refuse("name_required", _t("The name is empty."))
+        refuse("name_required", gettext("The name is empty."))
     elif len(name) > Customer._meta.get_field("name").max_length:
-        refuse("name_too_long", _t("The name is longer than 200 characters."))
+        refuse("name_too_long", gettext("The name is longer than 200 characters."))
 
     if email := cells.get("email", ""):
         try:
             validate_email(email)
             row.email = email
         except ValidationError:
-            refuse("invalid_email", _t("“%(value)s” is not an email address.") % {"value": email})
+            refuse("invalid_email", gettext("“%(value)s” is not an email address.") % {"value": email})
     if kind := cells.get("kind", ""):
         row.kind = KINDS.get(kind.lower())
         if row.kind is None:
-            refuse("invalid_kind", _t("Kind “%(value)s” is unknown: use person or company.") % {"value": kind})
+            refuse("invalid_kind", gettext("Kind “%(value)s” is unknown: use person or company.") % {"value": kind})
     if language := cells.get("language", ""):
         row.language = language.lower()
         if row.language not in LANGUAGE_CODES:
-            refuse("invalid_language", _t("Language “%(value)s” is unknown: use fr or en.") % {"value": language})
+            refuse("invalid_language", gettext("Language “%(value)s” is unknown: use fr or en.") % {"value": language})
 
     if iban := cells.get("iban", ""):
         try:
             row.iban = IBAN(iban).compact
         except SchwiftyException as error:
-            refuse("invalid_iban", _t("“%(value)s” is not a valid IBAN: %(reason)s") % {"value": iban, "reason": error})
+            refuse(
+                "invalid_iban",
+                gettext("“%(value)s” is not a valid IBAN: %(reason)s") % {"value": iban, "reason": error},
+            )
     if bic := cells.get("bic", ""):
         try:
             row.bic = str(BIC(bic))
         except SchwiftyException as error:
-            refuse("invalid_bic", _t("“%(value)s” is not a valid BIC: %(reason)s") % {"value": bic, "reason": error})
+            refuse(
+                "invalid_bic", gettext("“%(value)s” is not a valid BIC: %(reason)s") % {"value": bic, "reason": error}
+            )
     if signed := cells.get("mandate_signed_on", ""):
         try:
             row.mandate_signed_on = _parse_date(signed)
         except ValueError:
-            refuse("invalid_date", _t("“%(value)s” is not a date: use YYYY-MM-DD or DD/MM/YYYY.") % {"value": signed})
+            refuse(
+                "invalid_date", gettext("“%(value)s” is not a date: use YYYY-MM-DD or DD/MM/YYYY.") % {"value": signed}
+            )
     if umr := cells.get("mandate_ref", ""):
         row.mandate_ref = umr
         if not UMR.match(umr):
-            refuse("invalid_mandate_ref", _t("Mandate reference “%(value)s” must be 1 to 35 letters, digits or "
-                                             "+?/-:().,' characters.") % {"value": umr})
+            refuse(
+                "invalid_mandate_ref",
+                gettext("Mandate reference “%(value)s” must be 1 to 35 letters, digits or +?/-:().,' characters.")
+                % {"value": umr},
+            )
         elif umr in mandate_lines:
-            refuse("duplicate_mandate_ref", _t("Mandate reference %(value)s is already on line %(line)s.")
-                   % {"value": umr, "line": mandate_lines[umr]})
+            refuse(
+                "duplicate_mandate_ref",
+                gettext("Mandate reference %(value)s is already on line %(line)s.")
+                % {"value": umr, "line": mandate_lines[umr]},
+            )
         else:
             mandate_lines[umr] = line
         if not iban:
-            refuse("mandate_without_iban", _t("A mandate needs the IBAN of the account to debit."))
+            refuse("mandate_without_iban", gettext("A mandate needs the IBAN of the account to debit."))
         if not signed:
-            refuse("mandate_without_date", _t("A mandate needs its signature date (mandate_signed_on)."))
+            refuse("mandate_without_date", gettext("A mandate needs its signature date (mandate_signed_on)."))
         elif row.mandate_signed_on and row.mandate_signed_on > today:
-            refuse("mandate_signed_in_future", _t("The mandate signature date %(value)s is in the future.")
-                   % {"value": signed})
+            refuse(
+                "mandate_signed_in_future",
+                gettext("The mandate signature date %(value)s is in the future.") % {"value": signed},
+            )
     elif iban or bic or signed:
         # Customers hold no bank details outside a mandate: say so rather than drop them silently.
-        checker.warn(line, "bank_details_ignored",
-                     _t("IBAN, BIC and signature date are kept only with a mandate reference (mandate_ref)."), ref)
+        checker.warn(
+            line,
+            "bank_details_ignored",
+            gettext("IBAN, BIC and signature date are kept only with a mandate reference (mandate_ref)."),
+            ref,
+        )
 
     if amount := cells.get("opening_balance", ""):
         try:
@@ -313,7 +371,7 @@ def _check_row(line: int, cells: dict[str, str], currency: str, checker: _Checke
 
 def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _existing_openings(organisation: Organisation, customers: Iterable[Customer]) -> dict[int, Money]:
@@ -323,7 +381,9 @@ def _existing_openings(organisation: Organisation, customers: Iterable[Customer]
     for chunk in _chunks(ids):
         keys = [opening_key(pk) for pk in chunk]
         for party, debit, credit, currency in EntryLine.objects.filter(
-            entry__organisation=organisation, entry__idempotency_key__in=keys, party__isnull=False,
+            entry__organisation=organisation,
+            entry__idempotency_key__in=keys,
+            party__isnull=False,
             account__kind=Account.Kind.RECEIVABLE,
         ).values_list("party_id", "debit_minor", "credit_minor", "currency"):
             found[party] = Money(debit - credit, currency)
@@ -331,7 +391,11 @@ def _existing_openings(organisation: Organisation, customers: Iterable[Customer]
 
 
 def import_customers(
-    *, organisation: Organisation, file: str | Path | bytes | IO[Any], by: Any = None, today: date | None = None,
+    *,
+    organisation: Organisation,
+    file: str | Path | bytes | IO[Any],
+    by: Any = None,
+    today: date | None = None,
 ) -> ImportReport:
     """Create or update the file's customers, their new mandates and opening balances; all or nothing.
 
@@ -354,31 +418,42 @@ def import_customers(
     openings = _existing_openings(organisation, existing.values())
     mandates: dict[str, Mandate] = {}
     for chunk in _chunks([row.mandate_ref for row in rows if row.mandate_ref]):
-        mandates.update((m.reference, m) for m in Mandate.objects.filter(organisation=organisation,
-                                                                         reference__in=chunk))
+        mandates.update(
+            (m.reference, m) for m in Mandate.objects.filter(organisation=organisation, reference__in=chunk)
+        )
     for row in rows:
         customer = existing.get(row.ref)
         if row.opening is not None and customer is not None and customer.pk in openings:
             carried = openings[customer.pk]
             if carried != row.opening:
-                checker.refuse(row.line, "opening_balance_carried_over",
-                               _t("Opening balance already carried over: %(amount)s; correct it with an "
-                                  "adjustment.") % {"amount": carried}, row.ref)
+                checker.refuse(
+                    row.line,
+                    "opening_balance_carried_over",
+                    gettext("Opening balance already carried over: %(amount)s; correct it with an adjustment.")
+                    % {"amount": carried},
+                    row.ref,
+                )
         mandate = mandates.get(row.mandate_ref) if row.mandate_ref else None
         if mandate is not None:
             if customer is None or mandate.customer_id != customer.pk:
-                checker.refuse(row.line, "mandate_ref_taken",
-                               _t("Mandate %(ref)s already belongs to another customer.") % {"ref": row.mandate_ref},
-                               row.ref)
+                checker.refuse(
+                    row.line,
+                    "mandate_ref_taken",
+                    gettext("Mandate %(ref)s already belongs to another customer.") % {"ref": row.mandate_ref},
+                    row.ref,
+                )
             elif row.iban and mandate.iban != row.iban:
-                checker.warn(row.line, "mandate_unchanged",
-                             _t("Mandate %(ref)s exists with another IBAN; an import never changes a mandate.")
-                             % {"ref": row.mandate_ref}, row.ref)
+                checker.warn(
+                    row.line,
+                    "mandate_unchanged",
+                    gettext("Mandate %(ref)s exists with another IBAN; an import never changes a mandate.")
+                    % {"ref": row.mandate_ref},
+                    row.ref,
+                )
     if checker.problems:
         raise CustomerImportRefused(sorted(checker.problems, key=lambda p: p.line))
 
-    report = ImportReport(rows=len(rows), warnings=checker.warnings,
-                          opening_total=Money.zero(organisation.currency))
+    report = ImportReport(rows=len(rows), warnings=checker.warnings, opening_total=Money.zero(organisation.currency))
     with transaction.atomic():
         customers = _write_customers(organisation, rows, existing, report, by=by)
         _write_mandates(organisation, rows, customers, mandates, report, by=by)
@@ -386,18 +461,25 @@ def import_customers(
     return report
 
 
-def _write_customers(organisation: Organisation, rows: list[_Row], existing: dict[str, Customer],
-                     report: ImportReport, *, by: Any) -> dict[str, Customer]:
+def _write_customers(
+    organisation: Organisation, rows: list[_Row], existing: dict[str, Customer], report: ImportReport, *, by: Any
+) -> dict[str, Customer]:
     new: list[Customer] = []
     changed: dict[str, Customer] = {}
     changed_fields: set[str] = set()
     for row in rows:
         customer = existing.get(row.ref)
         if customer is None:
-            new.append(Customer(
-                organisation=organisation, ref=row.ref, name=row.name, email=row.email or "",
-                kind=row.kind or Customer.Kind.PERSON, language=row.language or organisation.language,
-            ))
+            new.append(
+                Customer(
+                    organisation=organisation,
+                    ref=row.ref,
+                    name=row.name,
+                    email=row.email or "",
+                    kind=row.kind or Customer.Kind.PERSON,
+                    language=row.language or organisation.language,
+                )
+            )
             continue
         wanted = {"name": row.name, "email": row.email, "kind": row.kind, "language": row.language}
         diff = {f: v for f, v in wanted.items() if v is not None and getattr(customer, f) != v}
@@ -419,12 +501,27 @@ def _write_customers(organisation: Organisation, rows: list[_Row], existing: dic
     return {**existing, **{c.ref: c for c in created}}
 
 
-def _write_mandates(organisation: Organisation, rows: list[_Row], customers: dict[str, Customer],
-                    mandates: dict[str, Mandate], report: ImportReport, *, by: Any) -> None:
+def _write_mandates(
+    organisation: Organisation,
+    rows: list[_Row],
+    customers: dict[str, Customer],
+    mandates: dict[str, Mandate],
+    report: ImportReport,
+    *,
+    by: Any,
+) -> None:
     new = [
-        Mandate(organisation=organisation, customer=customers[row.ref], reference=row.mandate_ref, iban=row.iban,
-                bic=row.bic, account_holder=row.name[:140], signed_on=row.mandate_signed_on)
-        for row in rows if row.mandate_ref and row.mandate_ref not in mandates
+        Mandate(
+            organisation=organisation,
+            customer=customers[row.ref],
+            reference=row.mandate_ref,
+            iban=row.iban,
+            bic=row.bic,
+            account_holder=row.name[:140],
+            signed_on=row.mandate_signed_on,
+        )
+        for row in rows
+        if row.mandate_ref and row.mandate_ref not in mandates
     ]
     for mandate in new:
         mandate.save()
@@ -432,8 +529,16 @@ def _write_mandates(organisation: Organisation, rows: list[_Row], customers: dic
     report.mandates_created = len(new)
 
 
-def _write_openings(organisation: Organisation, rows: list[_Row], customers: dict[str, Customer],
-                    openings: dict[int, Money], report: ImportReport, *, by: Any, today: date) -> None:
+def _write_openings(
+    organisation: Organisation,
+    rows: list[_Row],
+    customers: dict[str, Customer],
+    openings: dict[int, Money],
+    report: ImportReport,
+    *,
+    by: Any,
+    today: date,
+) -> None:
     wanted = [row for row in rows if row.opening and customers[row.ref].pk not in openings]
     if not wanted:
         return
@@ -444,11 +549,21 @@ def _write_openings(organisation: Organisation, rows: list[_Row], customers: dic
     with translation.override(organisation.language):
         for row in wanted:
             customer = customers[row.ref]
-            label = _t("Opening balance carried over: %(ref)s %(name)s") % {"ref": row.ref, "name": row.name}
-            drafts.append((EntryDraft(journal=journal, date=today, label=label[:200], lines=(
-                LineDraft.signed(receivable, row.opening, party=customer, due_on=today, label=label[:200]),
-                LineDraft.signed(suspense, -row.opening, label=label[:200]),
-            )), opening_key(customer.pk)))
+            label = gettext("Opening balance carried over: %(ref)s %(name)s") % {"ref": row.ref, "name": row.name}
+            drafts.append(
+                (
+                    EntryDraft(
+                        journal=journal,
+                        date=today,
+                        label=label[:200],
+                        lines=(
+                            LineDraft.signed(receivable, row.opening, party=customer, due_on=today, label=label[:200]),
+                            LineDraft.signed(suspense, -row.opening, label=label[:200]),
+                        ),
+                    ),
+                    opening_key(customer.pk),
+                )
+            )
             report.opening_total = report.opening_total + row.opening
     entries = post_entries(organisation, drafts, by=by)
     record_events(entries, "posted", by=by, data={"source": "import", "kind": "opening_balance"})
@@ -457,5 +572,6 @@ def _write_openings(organisation: Organisation, rows: list[_Row], customers: dic
 
 def opening_entry(customer: Customer) -> Entry | None:
     """The entry that carried the customer's opening balance over, if any."""
-    return Entry.objects.filter(organisation_id=customer.organisation_id,
-                                idempotency_key=opening_key(customer.pk)).first()
+    return Entry.objects.filter(
+        organisation_id=customer.organisation_id, idempotency_key=opening_key(customer.pk)
+    ).first()

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import translation
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 
 from encaisse.core.audit import record_event
 from encaisse.core.errors import DomainError
@@ -77,7 +77,7 @@ def _create_invoicing_defaults(organisation: Organisation) -> None:
     regie, _ = Regie.objects.get_or_create(
         organisation=organisation, code="PRINCIPALE",
         defaults={
-            "name": _t("Main collection office"),
+            "name": gettext("Main collection office"),
             "journal": journal_of_kind(organisation, Journal.Kind.BANK),
             "bank_account": account_of_kind(organisation, Account.Kind.BANK),
             "allowed_methods": [PaymentMethod.CARD, PaymentMethod.SEPA_DEBIT, PaymentMethod.TRANSFER,
@@ -86,5 +86,5 @@ def _create_invoicing_defaults(organisation: Organisation) -> None:
     )
     InvoiceType.objects.get_or_create(
         organisation=organisation, code="STANDARD",
-        defaults={"name": _t("Invoice"), "regie": regie, "series": invoices, "credit_note_series": credits},
+        defaults={"name": gettext("Invoice"), "regie": regie, "series": invoices, "credit_note_series": credits},
     )

@@ -9,6 +9,7 @@ no import edge points upwards.
 from importlib import import_module
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.urls import reverse
@@ -21,8 +22,9 @@ Status = OutboxMessage.Status
 
 
 @pytest.fixture(autouse=True)
-def backoffice_pages() -> None:
+def backoffice_pages(client) -> None:
     import_module("encaisse.backoffice.outbox")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # these tests read the English labels
 
 
 @pytest.fixture
