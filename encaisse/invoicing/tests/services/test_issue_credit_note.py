@@ -155,3 +155,20 @@ def test_a_credit_note_worth_less_than_a_cent_is_posted_and_settles_nothing(org,
     assert credit_note.total == Money.zero("EUR")
     assert amount_due(invoice) == Money.of("4.80", "EUR")  # 4.00 + VAT 0.80
     assert not EntryLine.objects.filter(settled_as_credit__isnull=False).exists()
+
+
+@pytest.mark.xfail(strict=True, reason="crediting recomputes each note from quantities; the rounding of partial "
+                   "notes is not carried into the last one, which should credit exactly what is left")
+@pytest.mark.django_db
+def test_crediting_an_invoice_in_parts_credits_exactly_its_total(org, customer, clerk):
+    # Invoice: 0.178 × 0.1967 = 0.035 → 0.04, VAT 0.008 → 0.01, total 0.05.
+    # First note: 0.0015 × 0.1967 = 0.0003 → 0.00. The rest: 0.1765 × 0.1967 = 0.0347 → 0.03, VAT 0.01,
+    # total 0.04: one cent stays due on an invoice whose every quantity was credited.
+    invoice = post_invoice(invoice_id=draft_invoice(org, customer, ("Fil", "0.178", "0.1967"),
+                                                    status=Invoice.Status.VALIDATED).pk, by=clerk, today=MARCH_1)
+    issue_credit_note(invoice_id=invoice.pk, lines=[CreditLine(invoice.lines.get().pk, Decimal("0.0015"))],
+                      by=clerk, today=MARCH_10)
+
+    issue_credit_note(invoice_id=invoice.pk, by=clerk, today=MARCH_10)
+
+    assert amount_due(invoice) == Money.zero("EUR")
