@@ -4,7 +4,9 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.utils import timezone
 
+from .bulk import insert_rows
 from .models import AuditEvent
 from .origin import current_origin
 
@@ -37,15 +39,17 @@ def events_for(obj: models.Model) -> models.QuerySet[AuditEvent]:
 
 def record_events(objs: list[models.Model], verb: str, *, by: Any = None,
                   data: dict[str, Any] | None = None) -> None:
-    """record_event for many records of one model at once (batch posting, imports)."""
+    """record_event for many records of one model at once (batch posting, imports), in one statement."""
     if not objs:
         return
-    user = by if getattr(by, "is_authenticated", False) else None
-    content_type = ContentType.objects.get_for_model(objs[0])
+    user_id = by.pk if getattr(by, "is_authenticated", False) else None
+    content_type_id = ContentType.objects.get_for_model(objs[0]).pk
     where = current_origin()
-    AuditEvent.objects.bulk_create(
-        AuditEvent(content_type=content_type, object_id=str(obj.pk),
-                   organisation_id=getattr(obj, "organisation_id", None), verb=verb, by=user, origin=where,
-                   data=data or {})
-        for obj in objs
+    at = timezone.now()
+    details = data or {}
+    insert_rows(
+        AuditEvent,
+        ("content_type", "object_id", "organisation_id", "verb", "by", "origin", "at", "data"),
+        [(content_type_id, str(obj.pk), getattr(obj, "organisation_id", None), verb, user_id, where, at, details)
+         for obj in objs],
     )

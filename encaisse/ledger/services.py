@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from django.db import connections, models, router, transaction
+from django.db import router, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
 from encaisse.core.audit import record_event
+from encaisse.core.bulk import insert_rows
 from encaisse.core.errors import CurrencyMismatch
 from encaisse.core.money import Money
 from encaisse.core.origin import current_origin
@@ -229,7 +230,7 @@ def _write_entries(organisation: Organisation, first_sequence: int, entries: lis
     Entries get their ids back by sequence (unique per organisation); the
     Entry objects are then marked saved, so the append-only guard holds.
     """
-    _insert_rows(Entry, ENTRY_COLUMNS, [
+    insert_rows(Entry, ENTRY_COLUMNS, [
         tuple(getattr(entry, Entry._meta.get_field(name).attname) for name in ENTRY_COLUMNS) for entry in entries
     ])
     ids = dict(Entry.objects.filter(organisation=organisation, sequence__gte=first_sequence)
@@ -239,27 +240,7 @@ def _write_entries(organisation: Organisation, first_sequence: int, entries: lis
         entry.pk = ids[entry.sequence]
         entry._state.adding = False
         entry._state.db = alias
-    _insert_rows(EntryLine, LINE_COLUMNS, [(ids[line[0]], *line[1:]) for line in lines])
-
-
-def _insert_rows(model: type[models.Model], names: tuple[str, ...], rows: list[tuple]) -> None:
-    """INSERT rows given as tuples in the order of `names`, converting only dates and datetimes."""
-    fields = [model._meta.get_field(name) for name in names]
-    connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
-    sql = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-           f"VALUES ({', '.join(['%s'] * len(fields))})")
-    convert = [(i, f) for i, f in enumerate(fields) if f.get_internal_type() in ("DateField", "DateTimeField")]
-    if convert:
-        converted: dict[tuple[int, Any], Any] = {}  # a batch repeats the same few dates: convert each once
-        rows = [list(row) for row in rows]
-        for row in rows:
-            for i, f in convert:
-                if (i, row[i]) not in converted:
-                    converted[i, row[i]] = f.get_db_prep_save(row[i], connection)
-                row[i] = converted[i, row[i]]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    insert_rows(EntryLine, LINE_COLUMNS, [(ids[line[0]], *line[1:]) for line in lines])
 
 
 def post_entry(organisation: Organisation, draft: EntryDraft, *, idempotency_key: str, by: Any = None) -> Entry:

@@ -13,7 +13,7 @@ from django.db.models import F, Sum
 
 from encaisse.parties.models import Organisation
 
-from .models import Entry, EntryLine, Settlement
+from .models import Entry, EntryLine, LedgerHead, Settlement
 from .services import entry_hash, line_fingerprint
 
 CHUNK = 2000
@@ -96,7 +96,7 @@ def verify_ledger(organisation: Organisation) -> VerifyReport:
                     "hash_mismatch", "the entry's content no longer matches its hash: it was altered", e["pk"]))
             prev_hash = e["hash"]
             last_id = e["pk"]
-    head = getattr(organisation, "ledger_head", None)
+    head = LedgerHead.objects.filter(organisation=organisation).first()  # fresh: a cached head may be stale
     if head is not None and head.last_sequence != expected_sequence - 1:
         report.problems.append(Problem(
             "missing_entries",

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from encaisse.core.audit import record_events
+from encaisse.core.bulk import update_rows
 from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
 from encaisse.ledger.models import Account, EntryLine, Journal
@@ -138,14 +139,14 @@ def _post_locked(invoices: list[Invoice], *, by: Any, today: date) -> None:
         invoice.status = Invoice.Status.POSTED
         invoice.posted_at = now
     # Lines first: on PostgreSQL a trigger refuses any change to the lines of a posted invoice.
-    _update_rows(InvoiceLine, ["net_minor"], line_nets)
+    update_rows(InvoiceLine, ["net_minor"], line_nets)
     frozen = ["status", "number", "issued_on", "due_on", "net_minor", "vat_minor", "total_minor", "entry",
               "receivable_line", "posted_at"]
-    written = _update_rows(
+    written = update_rows(
         Invoice, frozen,
         [(*(getattr(invoice, Invoice._meta.get_field(name).attname) for name in frozen), invoice.pk)
          for invoice in invoices],
-        where_status=Invoice.Status.VALIDATED,
+        where={"status": Invoice.Status.VALIDATED},
     )
     if written != len(invoices):
         raise RuntimeError(f"posting wrote {written} of {len(invoices)} locked invoices")
@@ -155,42 +156,6 @@ def _post_locked(invoices: list[Invoice], *, by: Any, today: date) -> None:
     for invoice in invoices:
         if invoice.kind == Invoice.Kind.CREDIT_NOTE:
             _apply_credit_note(invoice, by=by)
-
-
-def _update_rows(model: type[models.Model], names: list[str], rows: list[tuple], *,
-                 where_status: str | None = None) -> int:
-    """UPDATE `names` of many rows, each given as (value, ..., pk), in one executemany; return the rows changed.
-
-    The ORM's bulk_update builds one CASE expression per row and field, which
-    costs more than the rest of a posting; here each value goes through its
-    field's own conversion and the statement is prepared once. The invoice
-    immutability guard is kept by the caller: only rows still validated and
-    locked by this transaction are written (`where_status`).
-    """
-    if not rows:
-        return 0
-    fields = [model._meta.get_field(name) for name in names]
-    quote = connection.ops.quote_name
-    sql = (f"UPDATE {quote(model._meta.db_table)} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} "
-           f"WHERE {quote(model._meta.pk.column)} = %s")
-    if where_status is not None:
-        sql += f" AND {quote('status')} = %s"
-    # Only the fields that need it are converted (dates, datetimes): ints and strings go through as they are.
-    convert = [(i, f) for i, f in enumerate(fields) if f.get_internal_type() in ("DateField", "DateTimeField")]
-    converted: dict[tuple[int, Any], Any] = {}  # a batch repeats the same few dates: convert each once
-    params = []
-    for row in rows:
-        values = list(row)
-        for i, f in convert:
-            if (i, values[i]) not in converted:
-                converted[i, values[i]] = f.get_db_prep_save(values[i], connection)
-            values[i] = converted[i, values[i]]
-        if where_status is not None:
-            values.append(where_status)
-        params.append(values)
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
-        return cursor.rowcount
 
 
 def _apply_credit_note(credit_note: Invoice, *, by: Any) -> None:
