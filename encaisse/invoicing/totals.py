@@ -51,6 +51,43 @@ def _minor(amount: Decimal, currency: str) -> int:
     return int(amount.quantize(_quantum(currency), ROUND_HALF_UP).scaleb(exponent(currency)))
 
 
+def vat_on(base_minor: int, percent: Decimal) -> int:
+    """VAT in minor units on a base in minor units, rounded half up (same as rounding in major units)."""
+    return int((Decimal(base_minor) * percent / 100).quantize(_ONE, ROUND_HALF_UP))
+
+
+def totals_from_nets(nets: list[tuple[int, object, Decimal, object]], *, currency: str,
+                     vat_by_rate: dict[object, int] | None = None) -> Totals:
+    """Totals from line nets already in minor units: (net, vat key, percent, revenue key) per line.
+
+    `vat_by_rate` imposes the VAT of some rates instead of computing it: a
+    credit note that closes an invoice credits exactly the VAT left on it.
+    """
+    base_by_rate: dict[object, list] = {}
+    revenue: dict[object, int] = {}
+    for net, vat_key, percent, revenue_key in nets:
+        rate = base_by_rate.setdefault(vat_key, [percent, 0])
+        if rate[0] != percent:
+            raise ValueError(f"VAT key {vat_key!r} has two rates: {rate[0]} % and {percent} %")
+        rate[1] += net
+        revenue[revenue_key] = revenue.get(revenue_key, 0) + net
+    imposed = vat_by_rate or {}
+    vat_rows = tuple(
+        (key, Money(base, currency), Money(imposed[key] if key in imposed else vat_on(base, percent), currency))
+        for key, (percent, base) in base_by_rate.items()
+    )
+    net_total = sum(net for net, *_rest in nets)
+    vat_total = sum(vat.minor for _key, _base, vat in vat_rows)
+    return Totals(
+        line_nets=tuple(Money(net, currency) for net, *_rest in nets),
+        net=Money(net_total, currency),
+        vat=Money(vat_total, currency),
+        total=Money(net_total + vat_total, currency),
+        vat_by_rate=vat_rows,
+        revenue_by_account=tuple((key, Money(amount, currency)) for key, amount in revenue.items()),
+    )
+
+
 def compute_totals(lines: Iterable[LineInput], *, currency: str) -> Totals:
     """Round each line's net, then compute VAT once per rate on the sum of its lines' nets (BT-116, BT-117).
 
@@ -59,34 +96,8 @@ def compute_totals(lines: Iterable[LineInput], *, currency: str) -> Totals:
     (ValueError) two lines under one VAT key with different percentages: the
     key must name the rate, not something two rates share such as an account.
     """
-    nets: list[int] = []
-    base_by_rate: dict[object, list] = {}  # key → [percent, base in minor units]
-    revenue: dict[object, int] = {}
-    for line in lines:
-        net = _minor(line.quantity * line.unit_price, currency)
-        nets.append(net)
-        rate = base_by_rate.get(line.vat_key)
-        if rate is None:
-            base_by_rate[line.vat_key] = [line.vat_percent, net]
-        elif rate[0] != line.vat_percent:
-            raise ValueError(f"VAT key {line.vat_key!r} has two rates: {rate[0]} % and {line.vat_percent} %")
-        else:
-            rate[1] += net
-        revenue[line.revenue_key] = revenue.get(line.revenue_key, 0) + net
-    # base × percent / 100 is the VAT in minor units; rounding it half up to a whole minor unit is the
-    # same as rounding the amount in major units to the currency's decimals.
-    vat_rows = tuple(
-        (key, Money(base, currency),
-         Money(int((Decimal(base) * percent / 100).quantize(_ONE, ROUND_HALF_UP)), currency))
-        for key, (percent, base) in base_by_rate.items()
-    )
-    net_total = sum(nets)
-    vat_total = sum(vat.minor for _key, _base, vat in vat_rows)
-    return Totals(
-        line_nets=tuple(Money(net, currency) for net in nets),
-        net=Money(net_total, currency),
-        vat=Money(vat_total, currency),
-        total=Money(net_total + vat_total, currency),
-        vat_by_rate=vat_rows,
-        revenue_by_account=tuple((key, Money(amount, currency)) for key, amount in revenue.items()),
+    return totals_from_nets(
+        [(_minor(line.quantity * line.unit_price, currency), line.vat_key, line.vat_percent, line.revenue_key)
+         for line in lines],
+        currency=currency,
     )

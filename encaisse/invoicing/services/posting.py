@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -32,7 +33,7 @@ from encaisse.parties.models import Organisation
 
 from ..errors import EmptyInvoice, InvoiceNotPostable
 from ..models import Invoice, InvoiceLine, InvoiceSeries, InvoiceType, SeriesCounter, VatRate
-from ..totals import LineInput, compute_totals
+from ..totals import LineInput, Totals, compute_totals, totals_from_nets, vat_on
 
 CHUNK_SIZE = 1000  # invoices per transaction: fewer round trips, locks held about a second
 
@@ -71,7 +72,8 @@ def _post_locked(invoices: list[Invoice], *, by: Any, today: date) -> None:
     for row in (
         InvoiceLine.objects.filter(invoice_id__in=[invoice.pk for invoice in invoices])
         .order_by("invoice_id", "position", "pk")
-        .values_list("invoice_id", "pk", "quantity", "unit_price", "vat_rate_id", "revenue_account_id")
+        .values_list("invoice_id", "pk", "quantity", "unit_price", "vat_rate_id", "revenue_account_id",
+                     "credited_line_id")
     ):
         lines_by_invoice[row[0]].append(row)
 
@@ -96,11 +98,16 @@ def _post_locked(invoices: list[Invoice], *, by: Any, today: date) -> None:
         lines = lines_by_invoice[invoice.pk]
         # The VAT key is the rate, not its account: two rates booked on one
         # account still get their VAT computed each on its own base.
-        totals = compute_totals(
-            (LineInput(quantity=quantity, unit_price=unit_price, vat_percent=rates[rate_id][0], vat_key=rate_id,
-                       revenue_key=revenue_id) for _inv, _pk, quantity, unit_price, rate_id, revenue_id in lines),
-            currency=invoice.currency,
-        )
+        totals = None
+        if invoice.kind == Invoice.Kind.CREDIT_NOTE:
+            totals = _closing_credit_note_totals(invoice, lines, rates)
+        if totals is None:
+            totals = compute_totals(
+                (LineInput(quantity=quantity, unit_price=unit_price, vat_percent=rates[rate_id][0],
+                           vat_key=rate_id, revenue_key=revenue_id)
+                 for _inv, _pk, quantity, unit_price, rate_id, revenue_id, _credited in lines),
+                currency=invoice.currency,
+            )
         line_nets.extend((net.minor, row[1]) for row, net in zip(lines, totals.line_nets, strict=True))
         invoice.due_on = invoice.due_date_for(invoice.issued_on)
         invoice.net_minor, invoice.vat_minor, invoice.total_minor = (
@@ -156,6 +163,57 @@ def _post_locked(invoices: list[Invoice], *, by: Any, today: date) -> None:
     for invoice in invoices:
         if invoice.kind == Invoice.Kind.CREDIT_NOTE:
             _apply_credit_note(invoice, by=by)
+
+
+def _closing_credit_note_totals(credit_note: Invoice, lines: list[tuple], rates: dict[int, tuple]) -> Totals | None:
+    """Totals of a credit note that credits everything still left on its invoice, or None if it does not.
+
+    Partial credit notes are each rounded on their own, so recomputing the last
+    one from its quantities could leave a cent due on an invoice whose every
+    quantity was credited. The closing note instead credits exactly what is
+    left: per line, the invoice's net minus the earlier notes' nets; per VAT
+    rate, the invoice's VAT minus the earlier notes' VAT.
+    """
+    original_id = credit_note.credited_invoice_id
+    originals = {pk: (quantity, net) for pk, quantity, net in
+                 InvoiceLine.objects.filter(invoice_id=original_id).values_list("pk", "quantity", "net_minor")}
+    this = defaultdict(Decimal)
+    for row in lines:
+        this[row[6]] += row[2]
+    earlier_rows = list(
+        InvoiceLine.objects.filter(invoice__credited_invoice_id=original_id, invoice__status=Invoice.Status.POSTED)
+        .exclude(invoice_id=credit_note.pk)
+        .values_list("invoice_id", "credited_line_id", "quantity", "net_minor", "vat_rate_id")
+    )
+    left = {pk: quantity for pk, (quantity, _net) in originals.items()}
+    for _inv, credited, quantity, _net, _rate in earlier_rows:
+        left[credited] += quantity  # credit-note quantities are negative
+    if None in this or any(left[pk] + this.get(pk, 0) != 0 for pk in left):
+        return None
+    residual_net = {pk: net for pk, (_q, net) in originals.items()}
+    for _inv, credited, _q, net, _rate in earlier_rows:
+        residual_net[credited] += net
+    original_rate = dict(InvoiceLine.objects.filter(invoice_id=original_id).values_list("pk", "vat_rate_id"))
+    vat_left: dict[int, int] = defaultdict(int)
+    for rate_id, base in _bases(((net, original_rate[pk]) for pk, (_q, net) in originals.items())).items():
+        vat_left[rate_id] += vat_on(base, rates[rate_id][0])
+    by_note: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for inv, _credited, _q, net, rate_id in earlier_rows:
+        by_note[inv].append((net, rate_id))
+    for note_lines in by_note.values():
+        for rate_id, base in _bases(note_lines).items():
+            vat_left[rate_id] += vat_on(base, rates[rate_id][0])  # negative bases: VAT already credited
+    # Each original line is credited by one line of this note (issue_credit_note makes them so).
+    nets = [(-residual_net[row[6]], row[4], rates[row[4]][0], row[5]) for row in lines]
+    return totals_from_nets(nets, currency=credit_note.currency,
+                            vat_by_rate={rate_id: -vat for rate_id, vat in vat_left.items()})
+
+
+def _bases(rows: Any) -> dict[int, int]:
+    bases: dict[int, int] = defaultdict(int)
+    for net, rate_id in rows:
+        bases[rate_id] += net
+    return bases
 
 
 def _apply_credit_note(credit_note: Invoice, *, by: Any) -> None:
