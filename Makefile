@@ -31,6 +31,7 @@ run: venv
 lint: $(PY)
 	$(VENV)/bin/ruff check encaisse
 	$(VENV)/bin/lint-imports
+	$(PY) -m encaisse makemigrations --check --dry-run -v 0
 
 test: venv lint
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from encaisse.core.errors import ImmutableRecord
 from encaisse.core.money import Money
@@ -27,7 +28,7 @@ class PaymentMethod(models.TextChoices):
     SEPA_DEBIT = "sepa_debit", _("SEPA direct debit")
     TRANSFER = "transfer", _("Bank transfer")
     CHEQUE = "cheque", _("Cheque")
-    CASH = "cash", _("Cash")
+    CASH = "cash", pgettext_lazy("payment method", "Cash")
     TERMINAL = "terminal", _("Card terminal on site")
     PAYPAL = "paypal", _("PayPal")
     PAYFIP = "payfip", _("PayFiP")
