@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("ENCAISSE_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+(VAR_DIR / "static").mkdir(exist_ok=True)  # whitenoise warns on every request when it is missing
 
 DEBUG = os.environ.get("ENCAISSE_DEBUG", "1") == "1"
 SECRET_KEY = os.environ.get("ENCAISSE_SECRET_KEY", "dev-only-not-secret-" + "x" * 40)

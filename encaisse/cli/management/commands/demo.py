@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from encaisse.cli.base import EncaisseCommand
 from encaisse.onboarding.demo import DEMO_SLUG, LOGINS, TOWN_SLUG, load_demo
@@ -26,7 +27,7 @@ class Command(EncaisseCommand):
 
     def show(self, answer: dict[str, Any]) -> None:
         for org in answer["organisations"]:
-            state = _("created") if org["created"] else _("already there")
+            state = pgettext("demo load", "created") if org["created"] else _("already there")
             self.stdout.write(_("Demo organisation %(name)s (%(slug)s): %(state)s.") % {**org, "state": state})
         self.stdout.write(_("Back office at %(url)s; logins:") % {"url": answer["backoffice"]})
         for login in answer["logins"]:
