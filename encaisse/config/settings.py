@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "encaisse.notifications",
     "encaisse.invoicing",
     "encaisse.sepa",
+    "encaisse.usage",
     "encaisse.onboarding",
     "encaisse.api",
     "encaisse.cli",

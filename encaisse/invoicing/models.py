@@ -322,6 +322,13 @@ class InvoiceLine(models.Model):
     source = models.CharField(_("source"), max_length=16, choices=Source, default=Source.MANUAL)
     credited_line = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
                                       related_name="credit_lines")
+    # Where an imported line came from. Plain values, not foreign keys: usage
+    # imports live in a layer above invoicing. source_key names the partner and
+    # month ("usage:<partner id>:2026-03") so a corrected file replaces exactly
+    # the lines of the earlier import of that partner and month.
+    source_key = models.CharField(_("source"), max_length=64, blank=True, db_index=True, editable=False)
+    source_import_id = models.BigIntegerField(_("import"), null=True, blank=True, editable=False)
+    source_line_number = models.PositiveIntegerField(_("line in file"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("invoice line")

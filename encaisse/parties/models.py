@@ -158,3 +158,29 @@ class Customer(Address):
     def emails(self) -> list[str]:
         extra = [e.strip() for e in self.other_emails.split(",") if e.strip()]
         return [e for e in [self.email, *extra] if e]
+
+
+class ApiKey(models.Model):
+    """A secret that lets a partner's or shop's program act for one organisation over the API.
+
+    Only a SHA-256 hash of the secret is stored; the secret is shown once, when
+    the key is made. The prefix is stored in clear to find the key and to let
+    staff recognise it in lists.
+    """
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("prefix"), max_length=12, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", editable=False)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
