@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from itertools import islice
 from typing import Any, BinaryIO
 
@@ -147,6 +148,9 @@ _ALIAS_KEYS = {f: tuple(normalize_header(a) for a in aliases) for f, aliases in 
 _ALL_ALIAS_KEYS = frozenset(key for keys in _ALIAS_KEYS.values() for key in keys)
 
 
+# A month's file repeats the same few prices, quantities and dates on every line: parsing each once
+# saves most of the time an import spends on them (Decimal and date are immutable, so sharing is safe).
+@lru_cache(maxsize=16384)
 def parse_decimal(text: str, *, decimal_comma: bool) -> Decimal:
     """A partner's number, as people write it: "1 234,50", "1.234,50", "1,234.50", "-12".
 
@@ -208,6 +212,7 @@ def _grouped(whole: str, thousands: str) -> bool:
             and all(len(g) == 3 and g.isdigit() for g in groups[1:]))
 
 
+@lru_cache(maxsize=4096)
 def parse_date(text: str, date_format: str) -> date:
     """A date in the partner's format, or ISO "YYYY-MM-DD" (what XLSX dates become) whatever the format."""
     s = text.strip()
