@@ -7,7 +7,7 @@ Each view goes through admin.site.admin_view: staff of an organisation only
 from django.contrib import admin
 from django.urls import path, re_path
 
-from . import views
+from . import usage_views, views
 
 app_name = "staff"
 
@@ -19,4 +19,14 @@ urlpatterns = [
          name="invoice_credit_note"),
     re_path(r"^invoices/(?P<pk>[0-9]+)/(?P<action>validate|reopen|cancel|post|credit)/$",
             admin.site.admin_view(views.invoice_action), name="invoice_action"),
+    path("usage/import/", admin.site.admin_view(usage_views.usage_import), name="usage_import"),
+    re_path(r"^usage/import/(?P<token>[0-9a-f]{32})/confirm/$",
+            admin.site.admin_view(usage_views.usage_import_confirm), name="usage_import_confirm"),
+    re_path(r"^usage/import/(?P<token>[0-9a-f]{32})/$",
+            admin.site.admin_view(usage_views.usage_import_status), name="usage_import_status"),
+    path("usage/imports/<int:pk>/file/", admin.site.admin_view(usage_views.usage_import_file),
+         name="usage_import_file"),
+    path("usage/drafts/", admin.site.admin_view(usage_views.usage_drafts), name="usage_drafts"),
+    path("usage/drafts/action/", admin.site.admin_view(usage_views.usage_drafts_action),
+         name="usage_drafts_action"),
 ]

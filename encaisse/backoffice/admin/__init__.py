@@ -3,10 +3,10 @@
 from importlib import import_module
 from importlib.util import find_spec
 
-from . import customers, invoicing, ledger, organisations, sepa
+from . import apikeys, customers, invoicing, ledger, organisations, sepa, usage
 
 # The outbox page is written separately; it joins the back office as soon as its module exists.
 if find_spec("encaisse.backoffice.outbox") is not None:
     import_module("encaisse.backoffice.outbox")
 
-__all__ = ["customers", "invoicing", "ledger", "organisations", "sepa"]
+__all__ = ["apikeys", "customers", "invoicing", "ledger", "organisations", "sepa", "usage"]

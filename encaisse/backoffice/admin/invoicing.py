@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -43,9 +43,11 @@ from encaisse.invoicing.selectors import (
 )
 from encaisse.invoicing.services import add_line, create_draft, remove_line
 from encaisse.invoicing.totals import LineInput, compute_totals
+from encaisse.usage.models import Partner
 
-from ..site import OrganisationScopedAdmin, adopt, organisation_id_of
+from ..site import OrganisationScopedAdmin, adopt, organisation_id_of, scoped
 from ..templatetags.backoffice_tags import format_money
+from ..usage_views import validate_drafts
 from .ledger import entry_link
 
 
@@ -237,8 +239,8 @@ def _invoice_organisation_id(invoice: Invoice | None) -> int | None:
 class InvoiceLineInline(admin.TabularInline):
     model = InvoiceLine
     form = InvoiceLineForm
-    fields = ("product", "label", "quantity", "unit", "unit_price", "vat_rate", "net")
-    readonly_fields = ("net",)
+    fields = ("product", "label", "quantity", "unit", "unit_price", "vat_rate", "net", "origin")
+    readonly_fields = ("net", "origin")
 
     def _draft(self, obj: Invoice | None) -> bool:
         return obj is None or obj.status == Invoice.Status.DRAFT
@@ -276,6 +278,35 @@ class InvoiceLineInline(admin.TabularInline):
             return format_money(Money(line.net_minor, line.invoice.currency))
         return format_money(Money.of(line.quantity * line.unit_price, line.invoice.currency))
 
+    @admin.display(description=_("from"))
+    def origin(self, line: InvoiceLine) -> str:
+        """Where the line came from: the usage import and its file line, or staff."""
+        if line.pk is None:
+            return ""
+        if line.source_import_id:
+            url = reverse("admin:usage_usageimport_change", args=[line.source_import_id])
+            return format_html('<a href="{}">{}</a>', url, _("import #%(id)s, line %(line)s") % {
+                "id": line.source_import_id, "line": line.source_line_number})
+        return line.get_source_display()
+
+
+class PartnerFilter(admin.SimpleListFilter):
+    """Invoices holding lines imported from one partner's files."""
+
+    title = _("partner")
+    parameter_name = "partner"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(p.pk), p.name) for p in scoped(Partner.objects.all(), request.user).order_by("name")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if not self.value():
+            return queryset
+        if not self.value().isdigit():
+            return queryset.none()
+        lines = InvoiceLine.objects.filter(source_key__startswith=f"usage:{int(self.value())}:")
+        return queryset.filter(pk__in=lines.values("invoice_id"))
+
 
 class KindFilter(admin.SimpleListFilter):
     title = _("kind")
@@ -300,7 +331,9 @@ class InvoiceAdmin(OrganisationScopedAdmin):
         ("invoice_type", admin.RelatedOnlyFieldListFilter),
         ("invoice_type__regie", admin.RelatedOnlyFieldListFilter),
         PeriodFilter,
+        PartnerFilter,
     )
+    actions = ["validate_selected_drafts"]
     search_fields = ("number", "party__name", "party__ref", "customer_reference")
     autocomplete_fields = ("party",)
     inlines = [InvoiceLineInline]
@@ -394,6 +427,15 @@ class InvoiceAdmin(OrganisationScopedAdmin):
         return format_html('<a href="{}">{}</a>', url, invoice.credited_invoice)
 
     # -- writing through the services --
+
+    @admin.action(description=_("Validate the selected drafts"))
+    def validate_selected_drafts(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        """Each draft on its own: a refused one (no line…) is named and the others are validated."""
+        drafts = list(queryset.filter(status=Invoice.Status.DRAFT).values_list("pk", flat=True))
+        validated, failures = validate_drafts(drafts, by=request.user)
+        messages.success(request, _("%(count)s drafts validated.") % {"count": validated})
+        for failure in failures:
+            messages.error(request, failure)
 
     def save_model(self, request: HttpRequest, obj: Invoice, form: forms.ModelForm, change: bool) -> None:
         if change:
