@@ -32,7 +32,7 @@ def create_api_key(*, organisation: Organisation, name: str, by: Any = None) -> 
 
 def authenticate_api_key(secret: str) -> ApiKey | None:
     """Return the live key for this secret, or None; compares hashes in constant time."""
-    parts = secret.split("_")
+    parts = secret.split("_", 2)
     if len(parts) != 3 or parts[0] != "enc":
         return None
     key = ApiKey.objects.select_related("organisation").filter(prefix=parts[1], revoked_at__isnull=True).first()
