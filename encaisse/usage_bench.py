@@ -59,7 +59,8 @@ def write_usage_file(path: Path, *, lines: int, customers: int) -> None:
     """A partner's file as French software writes it: `;`, decimal comma, dd/mm/yyyy, CRLF.
 
     Line n bills customer n mod C, so every customer gets lines; the comment
-    carries n so no line repeats another (a repeat would be billed once).
+    carries n on every line so no line repeats another (a repeat is billed once,
+    and the check below expects every line accepted).
     """
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
@@ -68,7 +69,7 @@ def write_usage_file(path: Path, *, lines: int, customers: int) -> None:
             code = SERVICES[n % len(SERVICES)][0]
             price = f"{1 + n % 40},{n % 100:02d}"
             writer.writerow((f"C{n % customers:07d}", code, str(1 + n % 4), price, f"{1 + n % 28:02d}/03/2026",
-                             f"Ticket {n}" if n % 3 else ""))
+                             f"Ticket {n}"))
 
 
 def _prepare(customers: int, slug: str) -> Any:
