@@ -36,8 +36,11 @@ lint: $(PY)
 test: venv lint
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
+# Each benchmark in its own process, so each peak memory figure is its own.
 bench: venv
 	$(PY) -m encaisse.bench $(BENCH_ARGS)
+	$(PY) -m encaisse.usage_bench --lines 100000
+	$(PY) -m encaisse.usage_bench --lines 1000000
 
 clean:
 	rm -rf var/encaisse.sqlite3* var/static var/media var/mail
