@@ -205,7 +205,8 @@ class _Import:
         if self.lines_read == 0:
             raise UnreadableFile(errors.NO_LINES)
 
-        updated = (self.touched & self.existing_drafts) | cleared
+        removed = self._remove_emptied(cleared - self.touched)
+        updated = ((self.touched & self.existing_drafts) | cleared) - removed
         total = sum(amounts.values())
         usage_import = self.usage_import
         usage_import.lines_read = self.lines_read
@@ -225,6 +226,7 @@ class _Import:
             "lines_accepted": self.lines_accepted,
             "invoices_created": self.created,
             "invoices_updated": len(updated),
+            "invoices_removed": len(removed),
             "amount_by_customer": {ref: Money(minor, self.currency).as_json() for ref, minor in amounts.items()},
             "total": Money(total, self.currency).as_json(),
             "currency": self.currency,
@@ -265,6 +267,38 @@ class _Import:
                     f" AND {quote('organisation_id')} = %s)",
                     [self.key, Invoice.Status.DRAFT.value, self.organisation.pk])
         return cleared
+
+    def _remove_emptied(self, candidates: set[int]) -> set[int]:
+        """Delete the drafts that held only the earlier import's lines and get none from this file.
+
+        A customer missing from the corrected file would otherwise keep an
+        empty draft, which cannot be validated with the others.
+        """
+        if not candidates:
+            return set()
+        connection = connections[router.db_for_write(Invoice)]
+        quote = connection.ops.quote_name
+        line_table, invoice_table = quote(InvoiceLine._meta.db_table), quote(Invoice._meta.db_table)
+        ordered = sorted(candidates)
+        removed: set[int] = set()
+        for start in range(0, len(ordered), _ID_BATCH):
+            batch = ordered[start:start + _ID_BATCH]
+            empty = set(Invoice.objects.filter(pk__in=batch, status=Invoice.Status.DRAFT)
+                        .exclude(pk__in=InvoiceLine.objects.filter(invoice_id__in=batch).values("invoice_id"))
+                        .values_list("pk", flat=True))
+            if not empty:
+                continue
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"DELETE FROM {invoice_table} WHERE {quote('id')} IN ({', '.join(['%s'] * len(empty))})"
+                    f" AND {quote('status')} = %s AND NOT EXISTS (SELECT 1 FROM {line_table}"
+                    f" WHERE {line_table}.{quote('invoice_id')} = {invoice_table}.{quote('id')})",
+                    [*sorted(empty), Invoice.Status.DRAFT.value])
+            removed |= empty
+        if removed:
+            record_events([_InvoiceRef(pk, self.organisation.pk) for pk in sorted(removed)], "deleted",
+                          by=self.by, data={"usage_import": self.usage_import.pk})
+        return removed
 
     def _load(self) -> None:
         """Read what validation needs, once: customers, mappings, the month's invoices and their last positions."""

@@ -220,16 +220,35 @@ def test_a_corrected_file_replaces_the_earlier_lines_and_keeps_the_managers_own(
 
     second = run(partner, usage_file("C001;CHEM;4;3,50;02/03/2026;;"), by=clerk)
 
-    # C001 now: the manager's 8.00 and 4 × 3.50 = 14.00 from the corrected file; C002's line is gone.
+    # C001 now: the manager's 8.00 and 4 × 3.50 = 14.00 from the corrected file; C002's line is gone,
+    # and with it C002's draft, which held nothing else.
     assert [(line.label, line.source, line.source_import_id) for line in lines_of(org, "C001")] == [
         ("Retouche maison", "manual", None), ("Chemise repassée", "import", second.pk)]
     assert lines_of(org, "C001")[1].position == manual.position + 1
     assert lines_of(org, "C002") == []
-    assert (second.invoices_created, second.invoices_updated) == (0, 2)
+    assert (second.invoices_created, second.invoices_updated, second.report["invoices_removed"]) == (0, 1, 1)
     assert second.report["amount_by_customer"] == {"C001": "14.00"}
-    assert Invoice.objects.count() == 2
+    assert list(Invoice.objects.values_list("party__ref", flat=True)) == ["C001"]
     assert InvoiceLine.objects.filter(source_import_id=first.pk).count() == 0
     assert UsageImport.objects.filter(status="succeeded").count() == 2
+
+
+@pytest.mark.django_db
+def test_a_draft_left_empty_by_a_corrected_file_is_removed_and_one_with_the_managers_lines_stays(org, customer, clerk):
+    kept, gone = customers(org, "C002", "C003")
+    partner = partner_with_mappings(org)
+    run(partner, usage_file("C001;CHEM;1;3,50;02/03/2026;;", "C002;CHEM;1;3,50;02/03/2026;;",
+                            "C003;CHEM;1;3,50;02/03/2026;;"), by=clerk)
+    kept_draft = Invoice.objects.get(party=kept)
+    add_line(invoice_id=kept_draft.pk, label="Retouche maison", quantity=1, unit_price="8.00",
+             vat_rate=kept_draft.lines.first().vat_rate, by=clerk)
+
+    second = run(partner, usage_file("C001;CHEM;2;3,50;02/03/2026;;"), by=clerk)
+
+    assert (second.invoices_updated, second.report["invoices_removed"]) == (2, 1)
+    assert not Invoice.objects.filter(party=gone).exists()
+    assert [line.label for line in lines_of(org, "C002")] == ["Retouche maison"]
+    assert AuditEvent.objects.filter(verb="deleted", content_type__model="invoice", by=clerk).count() == 1
 
 
 @pytest.mark.django_db
@@ -274,6 +293,51 @@ def test_a_partner_without_a_confirmed_format_gets_it_detected_and_reported(org,
     assert done.report["amount_by_customer"] == {"C001": "2469.00"}
     assert done.report["format"]["separator"] == ","
     assert done.detected_format == done.report["format"]
+
+
+@pytest.mark.django_db
+def test_messy_but_readable_input_is_imported_with_its_physical_line_numbers(org, customer):
+    customers(org, "C002")
+    partner = partner_with_mappings(org)
+    content = (
+        "\ufeffN° client;Prestation;Quantité;Prix unitaire;Date;Libellé;Commentaire\r\n"  # BOM, CRLF
+        "C001 ;CHEM; 2 ;3,50;02/03/2026;;\n"  # LF, spaces around values
+        "\r\n"  # an empty line
+        "   \n"  # a blank one
+        "C002;COST;1;\"1 234,50\";03/03/2026;;\"livré; signé\"\r\n"  # thousands separator, quoted separator
+        "C001;DRAP;1;4,25;04/03/2026;;"  # the last line has no newline
+    ).encode()
+
+    done = run(partner, BytesIO(content))
+
+    # C001: 2 × 3.50 + 1 × 4.25 = 11.25. C002: 1 × 1,234.50.
+    assert done.report["amount_by_customer"] == {"C001": "11.25", "C002": "1234.50"}
+    assert (done.lines_read, done.lines_accepted) == (3, 3)
+    assert [line.source_line_number for line in lines_of(org, "C001")] == [2, 6]
+    (suit,) = lines_of(org, "C002")
+    assert (suit.source_line_number, suit.label) == (5, "Costume nettoyé (livré; signé)")
+
+
+@pytest.mark.django_db
+def test_an_xlsx_workbook_is_imported_like_a_csv_file(org, customer):
+    from openpyxl import Workbook
+
+    partner = partner_with_mappings(org, format_confirmed=False, columns={}, separator="", encoding="",
+                                    file_kind="", decimal_comma=None, date_format="")
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Customer ID", "Service", "Quantity", "Unit price", "Date"])
+    sheet.append(["C001", "CHEM", 3, 3.5, date(2026, 3, 2)])
+    sheet.append(["C001", "COST", 1, 12.1, date(2026, 4, 2)])
+    file = BytesIO()
+    workbook.save(file)
+
+    done = import_usage_file(partner=partner, period=MARCH, file=file, filename="mars.xlsx")
+
+    # 3 × 3.50 = 10.50; the second row is April's.
+    assert done.report["format"]["kind"] == "xlsx"
+    assert done.report["amount_by_customer"] == {"C001": "10.50"}
+    assert [(r["line"], r["code"]) for r in done.report["rejected"]] == [(3, "date_outside_period")]
 
 
 @pytest.mark.django_db
