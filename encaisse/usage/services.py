@@ -80,6 +80,13 @@ def import_usage_file(
     status dry_run) whose report says what the import would do, with nothing
     written. Raises UnreadableFile when the file cannot be read (nothing
     written), ForeignPartner, PartnerInactive or PeriodNotAMonth.
+
+    `on_progress(lines_read)` is called every PROGRESS_EVERY lines and once
+    at the end, inside the import's transaction: whatever it writes to the
+    database becomes visible only when the import commits, so a progress bar
+    should be fed through another channel (cache, another connection).
+    The organisation check applies to a staff `by`; an API caller must
+    check that the partner belongs to its key's organisation itself.
     """
     _check_scope(partner=partner, period=period, by=by)
     content_hash = _sha256(file)

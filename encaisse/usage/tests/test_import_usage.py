@@ -16,7 +16,8 @@ from encaisse.invoicing.models import Invoice, InvoiceLine, InvoiceType
 from encaisse.invoicing.services import add_line
 from encaisse.invoicing.tests.factories import draft_invoice
 from encaisse.parties.models import Membership, Organisation
-from encaisse.usage.errors import ForeignPartner, PeriodNotAMonth
+from encaisse.usage import services
+from encaisse.usage.errors import ForeignPartner, PartnerInactive, PeriodNotAMonth
 from encaisse.usage.formats import UnreadableFile
 from encaisse.usage.models import UsageImport, source_key
 from encaisse.usage.services import import_usage_file
@@ -270,6 +271,19 @@ def test_an_unreadable_file_is_refused_and_writes_nothing(org, customer, content
 
 
 @pytest.mark.django_db
+def test_a_file_that_turns_unreadable_after_lines_were_written_writes_nothing(org, customer, monkeypatch):
+    monkeypatch.setattr(services, "CHUNK_SIZE", 10)  # lines are inserted long before the bad byte is met
+    partner = partner_with_mappings(org, repeated_lines_allowed=True)
+    good = usage_file(*["C001;CHEM;1;3,50;02/03/2026;;"] * 2_000).getvalue()
+
+    with pytest.raises(UnreadableFile, match="Line 2002"):
+        run(partner, BytesIO(good + "C001;CHEM;1;3,50;02/03/2026;Pressé à l'ancienne;\n".encode("cp1252")))
+
+    assert counts() == (0, 0, 0)
+    assert AuditEvent.objects.filter(content_type__model__in=["invoice", "usageimport"]).count() == 0
+
+
+@pytest.mark.django_db
 def test_an_undetectable_file_is_refused_for_a_partner_without_a_confirmed_format(org, customer):
     partner = partner_with_mappings(org, format_confirmed=False, columns={}, separator="", encoding="",
                                     file_kind="", decimal_comma=None, date_format="")
@@ -367,6 +381,42 @@ def test_progress_is_reported_as_lines_are_read(org, customer):
     run(partner, usage_file(*["C001;CHEM;1;3,50;02/03/2026;;"] * 12_000), on_progress=seen.append)
 
     assert seen == [5_000, 10_000, 12_000]
+
+
+@pytest.mark.django_db
+def test_the_report_describes_the_first_refused_lines_and_counts_them_all(org, customer, monkeypatch):
+    monkeypatch.setattr(services, "REPORT_LIMIT", 2)
+    partner = partner_with_mappings(org)
+
+    done = run(partner, usage_file(*[f"C{n:03d}9;CHEM;1;3,50;02/03/2026;;" for n in range(5)],
+                                   *["C001;CHEM;1;3,50;02/03/2026;;"] * 4))
+
+    assert [r["line"] for r in done.report["rejected"]] == [2, 3]
+    assert done.report["rejected_count"] == 5
+    assert done.report["duplicates"] == [{"line": 8, "repeats": 7}, {"line": 9, "repeats": 7}]
+    assert done.report["duplicate_count"] == 3
+
+
+@pytest.mark.django_db
+def test_a_dry_run_of_a_file_already_imported_says_it_is_unchanged(org, customer):
+    partner = partner_with_mappings(org)
+    content = usage_file("C001;CHEM;3;3,50;02/03/2026;;").getvalue()
+    first = run(partner, BytesIO(content))
+
+    again = run(partner, BytesIO(content), dry_run=True)
+
+    assert again.pk == first.pk
+    assert (again.report["unchanged"], again.report["dry_run"]) == (True, True)
+
+
+@pytest.mark.django_db
+def test_an_inactive_partners_files_are_refused(org, customer):
+    partner = partner_with_mappings(org, active=False)
+
+    with pytest.raises(PartnerInactive):
+        run(partner, usage_file("C001;CHEM;3;3,50;02/03/2026;;"))
+
+    assert counts() == (0, 0, 0)
 
 
 @pytest.mark.django_db
