@@ -153,3 +153,37 @@ def test_a_file_imports_the_sum_of_its_valid_lines_or_writes_nothing(
             assert (report["rejected_count"], report["duplicate_count"]) == (rejected, repeats)
             assert done.lines_read == accepted + rejected + repeats
         transaction.set_rollback(True)
+
+
+@pytest.mark.django_db
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=lines, second=lines)
+def test_a_corrected_file_leaves_the_month_as_if_only_it_had_been_imported(
+        org: Any, settings: Any, tmp_path: Any, first: list[Row | None], second: list[Row | None]) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+    def content(rows: list[Row | None]) -> bytes:
+        return write(rows, separator=";", decimal_comma=True, iso_dates=False, header=HEADERS["fr"],
+                     newline="\n", bom=False)
+
+    with transaction.atomic():
+        customers(org, *REFS)
+        partner = partner_with_mappings(org, columns=dict(zip(FIELDS, HEADERS["fr"], strict=True)))
+        for rows in (first, second):
+            try:
+                import_usage_file(partner=partner, period=MARCH, file=BytesIO(content(rows)), filename="usage.csv")
+            except UnreadableFile:
+                assert not any(row is not None for row in rows)  # only a file without lines is refused
+        on_drafts = InvoiceLine.objects.filter(invoice__organisation=org, invoice__status="draft")
+        billed = sum((Money.of(line.quantity * line.unit_price, "EUR") for line in on_drafts), Money.zero("EUR"))
+        if any(row is not None for row in second):
+            total, accepted, _rejected, _repeats = expected(second)
+        else:  # the second file was refused: the first one's lines stay
+            total, accepted, _rejected, _repeats = expected(first)
+        assert billed == total
+        assert on_drafts.count() == accepted
+        # No draft is left empty, and every customer billed has exactly one draft for the month.
+        drafts = Invoice.objects.filter(organisation=org, billing_period=MARCH)
+        assert sorted(drafts.values_list("party__ref", flat=True)) == sorted(
+            {line.invoice.party.ref for line in on_drafts.select_related("invoice__party")})
+        transaction.set_rollback(True)
