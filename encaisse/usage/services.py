@@ -257,9 +257,13 @@ class _Import:
 
     def _clear_earlier_lines(self) -> set[int]:
         """Delete the earlier import's lines of this partner and month from drafts; return those drafts."""
-        earlier = InvoiceLine.objects.filter(source_key=self.key, invoice__status=Invoice.Status.DRAFT,
-                                             invoice__organisation_id=self.organisation.pk)
-        cleared = set(earlier.values_list("invoice_id", flat=True).distinct())
+        # Locked first, so that a draft cannot be validated between this
+        # check of its status and the lines' deletion.
+        cleared = set(
+            Invoice.objects.select_for_update()
+            .filter(pk__in=InvoiceLine.objects.filter(source_key=self.key).values("invoice_id"),
+                    organisation_id=self.organisation.pk, status=Invoice.Status.DRAFT)
+            .values_list("pk", flat=True))
         if cleared:
             # One DELETE, without the ORM's collector: it would load every
             # line to check the credit notes pointing at it, and a draft's
