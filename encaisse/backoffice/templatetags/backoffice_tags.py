@@ -44,6 +44,10 @@ AUDIT_VERBS = {
     "posted": _("posted"),
     "credited": _("credited"),
     "closed": _("closed"),
+    "imported": _("imported"),
+    "usage_imported": _("lines imported"),
+    "deleted": _("deleted"),
+    "revoked": _("revoked"),
 }
 AUDIT_ORIGINS = {
     "backoffice": _("back office"),
