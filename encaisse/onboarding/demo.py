@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -21,11 +23,16 @@ from encaisse.invoicing.services import add_line, create_draft, issue_credit_not
 from encaisse.ledger.models import Account, Journal
 from encaisse.ledger.services import account_of_kind, journal_of_kind
 from encaisse.parties.models import Customer, Membership, Organisation
+from encaisse.usage.models import Partner, ServiceMapping
+from encaisse.usage.services import import_usage_file
 
 from .customers import import_customers
 from .organisations import create_organisation
 
 DEMO_SLUG = "demo"
+# A month of the partner laundry's work, with the mistakes such files have (unknown customer and
+# service code, a zero quantity, a repeated line): also the file to try `encaisse import-usage` on.
+SAMPLE_USAGE_FILE = Path(__file__).parent / "samples" / "lavande-usage.csv"
 TOWN_SLUG = "mairie"
 
 
@@ -153,6 +160,13 @@ def _load_pressing(today: date) -> Organisation:
     _invoice(customers["C010"], standard, [(duvet, "4"), (trousers, "6")], by=user, issued_on=days_ago(12))
     _invoice(customers["C001"], standard, [(shirt, "3"), (trousers, "1")], by=user, issued_on=days_ago(5))
     _invoice(customers["C009"], standard, [(suit, "1")], by=user, issued_on=days_ago(2))
+    # A partner laundry whose monthly file becomes drafts: its format is detected, not declared.
+    partner = Partner.objects.create(organisation=organisation, code="lavande", name="Blanchisserie Lavande",
+                                     invoice_type=standard, price_source=Partner.PriceSource.FILE)
+    for code, product in (("CHEM", shirt), ("PANT", trousers), ("COST", suit), ("COUE", duvet)):
+        ServiceMapping.objects.create(partner=partner, service_code=code, product=product)
+    import_usage_file(partner=partner, period=today.replace(day=1), file=BytesIO(SAMPLE_USAGE_FILE.read_bytes()),
+                      filename=SAMPLE_USAGE_FILE.name, by=user)
     # Drafts waiting for review.
     _invoice(customers["C011"], standard, [(shirt, "6")], by=user, issued_on=None, post=False)
     _invoice(customers["C013"], standard, [(concierge, "1")], by=user, issued_on=None, post=False)
