@@ -22,9 +22,9 @@ MARCH_FILE = ("N° client;Prestation;Quantité;Prix unitaire\n"
 
 def upload(client, secret: str | None, *, partner: str = "pressing", period: str = "2026-03",
            content: bytes = MARCH_FILE, header: str = "bearer", **extra: str):
-    headers = {}
+    headers = {"Accept-Language": "en"}  # messages are asserted in English; the API follows the header
     if secret is not None:
-        headers = {"Authorization": f"Bearer {secret}"} if header == "bearer" else {"X-Api-Key": secret}
+        headers |= {"Authorization": f"Bearer {secret}"} if header == "bearer" else {"X-Api-Key": secret}
     data = {"file": SimpleUploadedFile("lavande-2026-03.csv", content, content_type="text/csv"),
             "partner": partner, "period": period, **extra}
     return client.post(URL, data, headers=headers)
