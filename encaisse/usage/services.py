@@ -16,7 +16,11 @@ What this module guarantees:
   their customer's lines are rejected with `invoice_not_draft`.
 - Memory does not grow with the number of lines: rows are read as a stream
   and inserted in chunks; what is kept is per customer (amount added, invoice,
-  next position) plus an 8-byte digest per accepted line to spot repeats.
+  next position), one chunk of lines, and at most REPORT_LIMIT rejected and
+  repeated lines described. The 8-byte digest of every accepted line, needed
+  to spot a repeat anywhere in the file, goes to a temporary table of the
+  import's own connection and transaction, not to a dict: at 1,000,000 lines
+  the dict alone was ~110 MB.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ _LARGEST_EXPONENT = 10  # Decimal.adjusted() of the largest value with 11 intege
 DRAFT_COLUMNS = ("organisation", "invoice_type", "party", "kind", "status", "currency", "billing_period",
                  "customer_reference", "notes", "created_at", "created_by")
 _ID_BATCH = 900  # customer ids per IN (...) when reading the new drafts' ids back: under SQLite's oldest limit
+SEEN_TABLE = "encaisse_usage_seen"  # temporary: digest of each distinct accepted line → its line number
 LINE_COLUMNS = ("invoice", "position", "product", "label", "quantity", "unit", "unit_price", "vat_rate",
                 "revenue_account", "source", "source_key", "source_import_id", "source_line_number")
 
@@ -191,9 +196,11 @@ class _Import:
         self.duplicate_count = 0
         self.lines_read = 0
         self.lines_accepted = 0
+        self.amounts: dict[str, int] = {}  # customer ref → minor units added, in order of first accepted line
         self.created = 0  # drafts opened
         self.touched: set[int] = set()  # invoices that received lines
-        self.pending: list[tuple] = []  # accepted lines not inserted yet, invoice not resolved yet
+        self.pending: list[tuple] = []  # valid lines not inserted yet: repeats not dropped, invoice not resolved
+        self.seen_table = ""  # the temporary table of digests, while it exists
 
     # -- the run ---------------------------------------------------------
 
@@ -205,8 +212,12 @@ class _Import:
         )
         cleared = self._clear_earlier_lines()
         self._load()
-        amounts = self._read(file)
+        if not self.partner.repeated_lines_allowed:
+            self._create_seen_table()
+        self._read(file)
         self._flush()
+        self._drop_seen_table()
+        amounts = self.amounts
         if self.on_progress is not None:
             self.on_progress(self.lines_read)
         if self.lines_read == 0:
@@ -357,8 +368,8 @@ class _Import:
                 "code").first()
             self.free_line_defaults = (rate.pk if rate else None, revenue.pk if revenue else None)
 
-    def _read(self, file: BinaryIO) -> dict[str, int]:
-        """Validate every row, buffer accepted lines and insert them by chunks; return the amount per customer."""
+    def _read(self, file: BinaryIO) -> None:
+        """Validate every row, buffer the valid lines and insert them by chunks (repeats dropped there)."""
         fmt = self.fmt
         decimal_comma = fmt.decimal_comma
         # A date column found by its header name but with no declared format: the French way, or ISO.
@@ -373,13 +384,12 @@ class _Import:
         places, half_up, currency = _PLACES, ROUND_HALF_UP, self.currency
         cent = Decimal(1).scaleb(-exponent(currency))
         scale = exponent(currency)
-        seen: dict[bytes, int] = {}
-        amounts: dict[str, int] = {}
         pending = self.pending
         reject = self._reject
         blake2b = hashlib.blake2b
         on_progress = self.on_progress
-        lines_read = lines_accepted = 0
+        lines_read = 0
+        digest: int | None = None
 
         for lines_read, row in enumerate(file_rows(file, fmt), start=1):
             if on_progress is not None and lines_read % PROGRESS_EVERY == 0:
@@ -454,15 +464,10 @@ class _Import:
             file_label = values.get("label", "")
             comment = values.get("comment", "")
             if not repeats_allowed:
-                digest = blake2b("\x1f".join((ref, code, str(quantity), str(price), day, file_label, comment))
-                                 .encode(), digest_size=8).digest()
-                first = seen.get(digest)
-                if first is not None:
-                    self.duplicate_count += 1
-                    if len(self.duplicates) < REPORT_LIMIT:
-                        self.duplicates.append({"line": row.line, "repeats": first})
-                    continue
-                seen[digest] = row.line
+                # Signed, so that it is an SQLite INTEGER PRIMARY KEY and a PostgreSQL bigint.
+                digest = int.from_bytes(
+                    blake2b("\x1f".join((ref, code, str(quantity), str(price), day, file_label, comment))
+                            .encode(), digest_size=8).digest(), "big", signed=True)
             if mapping is not None:
                 product_id, _price, vat_rate_id, revenue_id, label, unit = mapping
                 if file_label and file_label != label:
@@ -472,14 +477,11 @@ class _Import:
                 label = file_label or code
             if comment:
                 label = f"{label} ({comment})"
-            amounts[ref] = amounts.get(ref, 0) + minor
-            lines_accepted += 1
-            pending.append((customer_id, row.line, product_id, label[:300], quantity, unit, price, vat_rate_id,
-                            revenue_id))
+            pending.append((digest, ref, minor, customer_id, row.line, product_id, label[:300], quantity, unit,
+                            price, vat_rate_id, revenue_id))
             if len(pending) >= CHUNK_SIZE:
                 self._flush()
-        self.lines_read, self.lines_accepted = lines_read, lines_accepted
-        return amounts
+        self.lines_read = lines_read
 
     def _reject(self, row: Any, code: str, **params: Any) -> None:
         self.rejected_count += 1
@@ -494,12 +496,18 @@ class _Import:
                               "message": str(REASONS[code]) % params})
 
     def _flush(self) -> None:
-        """Open the drafts the buffered lines need, then insert the lines in one statement."""
+        """Drop the buffered repeats, open the drafts the other lines need, then insert them in one statement."""
         pending = self.pending
         if not pending:
             return
+        if self.seen_table:
+            pending[:] = self._first_occurrences(pending)
+        amounts = self.amounts
+        for line in pending:
+            amounts[line[1]] = amounts.get(line[1], 0) + line[2]
+        self.lines_accepted += len(pending)
         invoice_of = self.invoice_of
-        new = [customer_id for customer_id in dict.fromkeys(line[0] for line in pending)
+        new = [customer_id for customer_id in dict.fromkeys(line[3] for line in pending)
                if customer_id not in invoice_of]
         if new:
             self._create_drafts(new)
@@ -507,7 +515,8 @@ class _Import:
         touched = self.touched
         key, import_id, source = self.key, self.usage_import.pk, InvoiceLine.Source.IMPORT.value
         rows = []
-        for customer_id, line_number, product_id, label, quantity, unit, price, vat_rate_id, revenue_id in pending:
+        for (_digest, _ref, _minor, customer_id, line_number, product_id, label, quantity, unit, price, vat_rate_id,
+             revenue_id) in pending:
             invoice_id = invoice_of[customer_id]
             position = last_position.get(invoice_id, 0) + 1
             last_position[invoice_id] = position
@@ -516,6 +525,76 @@ class _Import:
                          source, key, import_id, line_number))
         insert_rows(InvoiceLine, LINE_COLUMNS, rows)
         pending.clear()
+
+    # -- repeated lines ---------------------------------------------------
+
+    def _create_seen_table(self) -> None:
+        """Create the temporary table of the digests of the lines accepted so far.
+
+        Temporary tables belong to the connection, so concurrent imports each
+        have their own, and DDL is transactional on both engines: a refused
+        or dry-run import rolls it back with everything else. A committed one
+        drops it at the end of the run (and PostgreSQL at commit, at the
+        latest). One left by an import whose end was never reached (the
+        transaction of a test case) is dropped first.
+        """
+        connection = connections[router.db_for_write(InvoiceLine)]
+        quote = connection.ops.quote_name
+        postgres = connection.vendor == "postgresql"
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {'pg_temp' if postgres else 'temp'}.{quote(SEEN_TABLE)}")
+            # SQLite: an INTEGER PRIMARY KEY is the table's own b-tree key, no second index.
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {quote(SEEN_TABLE)} (digest {'bigint' if postgres else 'INTEGER'}"
+                f" PRIMARY KEY, line integer NOT NULL){' ON COMMIT DROP' if postgres else ''}")
+        self.seen_table = SEEN_TABLE
+
+    def _drop_seen_table(self) -> None:
+        if not self.seen_table:
+            return
+        connection = connections[router.db_for_write(InvoiceLine)]
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE {connection.ops.quote_name(self.seen_table)}")
+        self.seen_table = ""
+
+    def _first_occurrences(self, pending: list[tuple]) -> list[tuple]:
+        """The buffered lines that repeat no earlier accepted line; the others go to the report as repeats.
+
+        Exact, whatever the file's size: a line is a repeat when its digest
+        is already in the table (a line of an earlier chunk) or earlier in
+        this chunk. The chunk's new digests are inserted, ignoring those
+        already there; only when fewer rows went in than were offered (some
+        repeat an earlier chunk, rare) are the line numbers read back.
+        """
+        first_in_chunk: dict[int, int] = {}  # digest → line, for this chunk only
+        for line in pending:
+            first_in_chunk.setdefault(line[0], line[4])
+        connection = connections[router.db_for_write(InvoiceLine)]
+        table = connection.ops.quote_name(self.seen_table)
+        earlier: dict[int, int] = {}  # digest → line of an earlier chunk
+        with connection.cursor() as cursor:
+            # In key order: each insert lands next to the previous one in the b-tree, ~15% faster in SQLite.
+            cursor.executemany(f"INSERT INTO {table} (digest, line) VALUES (%s, %s) ON CONFLICT (digest) DO NOTHING",
+                               sorted(first_in_chunk.items()))
+            if cursor.rowcount != len(first_in_chunk):
+                digests = list(first_in_chunk)
+                for start in range(0, len(digests), _ID_BATCH):
+                    part = digests[start:start + _ID_BATCH]
+                    cursor.execute(
+                        f"SELECT digest, line FROM {table} WHERE digest IN ({', '.join(['%s'] * len(part))})", part)
+                    earlier.update((digest, line) for digest, line in cursor.fetchall()
+                                   if line != first_in_chunk[digest])
+        kept = []
+        for line in pending:
+            digest, line_number = line[0], line[4]
+            first = earlier.get(digest, first_in_chunk[digest])
+            if first == line_number:
+                kept.append(line)
+                continue
+            self.duplicate_count += 1
+            if len(self.duplicates) < REPORT_LIMIT:
+                self.duplicates.append({"line": line_number, "repeats": first})
+        return kept
 
     def _create_drafts(self, customer_ids: list[int]) -> None:
         """create_draft for many customers at once: the same fields, one INSERT and one audit statement.

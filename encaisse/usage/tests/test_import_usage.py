@@ -185,6 +185,32 @@ def test_a_repeated_line_is_billed_once_and_reported_with_the_line_it_repeats(or
 
 
 @pytest.mark.django_db
+def test_a_line_repeating_one_of_an_earlier_chunk_is_billed_once_and_names_that_line(org, customer, monkeypatch):
+    # Lines go to the database two by two: the repeats below are met in a
+    # later chunk than the line they repeat, and once in the same chunk.
+    monkeypatch.setattr(services, "CHUNK_SIZE", 2)
+    partner = partner_with_mappings(org)
+    file = usage_file(
+        "C001;CHEM;1;3,50;02/03/2026;;",  # line 2
+        "C001;CHEM;1;3,50;03/03/2026;;",  # line 3
+        "C001;CHEM;1;3,50;02/03/2026;;",  # line 4: repeats line 2, of the first chunk
+        "C001;CHEM;2;3,50;04/03/2026;;",  # line 5
+        "C001;CHEM;2;3,50;04/03/2026;;",  # line 6: repeats line 5
+        "C001;CHEM;2;3,50;04/03/2026;;",  # line 7: repeats line 5 too
+        "C001;CHEM;1;3,50;05/03/2026;;",  # line 8
+        "C001;CHEM;1;3,50;05/03/2026;;",  # line 9: repeats line 8, in its own chunk
+    )
+
+    done = run(partner, file)
+
+    assert done.report["duplicates"] == [{"line": 4, "repeats": 2}, {"line": 6, "repeats": 5},
+                                         {"line": 7, "repeats": 5}, {"line": 9, "repeats": 8}]
+    assert (done.lines_read, done.lines_accepted, done.report["duplicate_count"]) == (8, 4, 4)
+    assert done.report["amount_by_customer"] == {"C001": "17.50"}  # 3.50 + 3.50 + 2 × 3.50 + 3.50
+    assert [line.source_line_number for line in lines_of(org, "C001")] == [2, 3, 5, 8]
+
+
+@pytest.mark.django_db
 def test_repeated_lines_are_all_billed_when_the_partner_says_they_are_legitimate(org, customer):
     partner = partner_with_mappings(org, repeated_lines_allowed=True)
 
