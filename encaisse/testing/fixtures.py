@@ -23,3 +23,9 @@ def customer(org: Any) -> Any:
     from encaisse.parties.models import Customer
 
     return Customer.objects.create(organisation=org, ref="C001", name="Jeanne Martin", email="jeanne@example.org")
+
+
+@pytest.fixture
+def media_in_tmp(settings: Any, tmp_path: Any) -> None:
+    """Uploaded and imported files go under MEDIA_ROOT: in the test's own directory, not the project's."""
+    settings.MEDIA_ROOT = tmp_path / "media"

@@ -1,36 +1,24 @@
 """An organisation with a partner and an API key, another organisation with its own, for the API's tests."""
 
-from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 
-from encaisse.invoicing.models import InvoiceType, Product, VatRate
 from encaisse.onboarding.organisations import create_organisation
 from encaisse.parties.apikeys import create_api_key
 from encaisse.parties.models import Customer, Organisation
-from encaisse.usage.models import Partner, ServiceMapping
+from encaisse.usage.models import Partner
+from encaisse.usage.tests.factories import detected_partner
 
 
 @pytest.fixture(autouse=True)
-def _media_in_tmp(settings: Any, tmp_path: Any) -> None:
-    """Imports keep their original file under MEDIA_ROOT: in the test's own directory, not the project's."""
-    settings.MEDIA_ROOT = tmp_path / "media"
+def _media_in_tmp(media_in_tmp: None) -> None:
+    """Imports keep their original file under MEDIA_ROOT, here in the test's own directory."""
 
 
 def make_partner(org: Organisation, code: str = "pressing") -> Partner:
-    """A dry cleaner billing shirts (CHEM, 4.50) and trousers (PANT, 8.00); its format is left to detection."""
-    rate = VatRate.objects.get(organisation=org, code="FR20")
-    revenue = org.accounts.get(code="706")
-    partner = Partner.objects.create(organisation=org, code=code, name=f"Partner {code}",
-                                     invoice_type=InvoiceType.objects.get(organisation=org, code="STANDARD"))
-    for service, label, price in (("CHEM", "Chemise", "4.50"), ("PANT", "Pantalon", "8.00")):
-        product, _created = Product.objects.get_or_create(
-            organisation=org, code=service,
-            defaults={"label": label, "unit_price": Decimal(price), "vat_rate": rate, "revenue_account": revenue})
-        ServiceMapping.objects.create(partner=partner, service_code=service, product=product)
-    return partner
+    return detected_partner(org, code, name=f"Partner {code}")
 
 
 @pytest.fixture

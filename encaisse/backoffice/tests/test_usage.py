@@ -3,7 +3,6 @@
 from datetime import date
 from decimal import Decimal
 from io import BytesIO
-from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -12,9 +11,10 @@ from django.urls import reverse
 from encaisse.invoicing.models import Invoice, InvoiceType, Product, VatRate
 from encaisse.parties.apikeys import authenticate_api_key
 from encaisse.parties.models import ApiKey, Customer, Organisation
-from encaisse.usage.models import Partner, ServiceMapping, UsageImport
+from encaisse.usage.models import Partner, UsageImport
 from encaisse.usage.services import import_usage_file
 from encaisse.usage.tasks import write_progress
+from encaisse.usage.tests.factories import detected_partner
 
 MARCH = date(2026, 3, 1)
 # C001: 3 × 4.50 + 1 × 8.00 = 21.50; C002: 2 × 4.50 = 9.00; total 30.50.
@@ -28,23 +28,12 @@ MARCH_FILE = ("N° client;Prestation;Quantité;Prix unitaire\n"
 
 
 @pytest.fixture(autouse=True)
-def _media_in_tmp(settings: Any, tmp_path: Any) -> None:
-    """Uploads, originals and progress files go under MEDIA_ROOT: the test's own directory."""
-    settings.MEDIA_ROOT = tmp_path / "media"
+def _media_in_tmp(media_in_tmp: None) -> None:
+    """Uploads, originals and progress files go under MEDIA_ROOT, here in the test's own directory."""
 
 
 def make_partner(org: Organisation, code: str = "lavande") -> Partner:
-    """A dry cleaner billing shirts (CHEM, 4.50) and trousers (PANT, 8.00); its format is left to detection."""
-    rate = VatRate.objects.get(organisation=org, code="FR20")
-    revenue = org.accounts.get(code="706")
-    partner = Partner.objects.create(organisation=org, code=code, name=f"Pressing {code.title()}",
-                                     invoice_type=InvoiceType.objects.get(organisation=org, code="STANDARD"))
-    for service, label, price in (("CHEM", "Chemise", "4.50"), ("PANT", "Pantalon", "8.00")):
-        product, _created = Product.objects.get_or_create(
-            organisation=org, code=service,
-            defaults={"label": label, "unit_price": Decimal(price), "vat_rate": rate, "revenue_account": revenue})
-        ServiceMapping.objects.create(partner=partner, service_code=service, product=product)
-    return partner
+    return detected_partner(org, code)
 
 
 @pytest.fixture

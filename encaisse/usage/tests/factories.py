@@ -59,3 +59,17 @@ def usage_file(*lines: str, header: str | None = HEADER, newline: str = "\n", en
     """A CSV file in memory: the header (unless None) then the lines, each ended by `newline`."""
     rows: Iterable[str] = [header, *lines] if header is not None else lines
     return BytesIO("".join(f"{row}{newline}" for row in rows).encode(encoding))
+
+
+def detected_partner(org: Organisation, code: str = "lavande", name: str | None = None) -> Partner:
+    """A dry cleaner billing shirts (CHEM, 4.50) and trousers (PANT, 8.00); its format is left to detection."""
+    rate = VatRate.objects.get(organisation=org, code="FR20")
+    revenue = org.accounts.get(code="706")
+    partner = Partner.objects.create(organisation=org, code=code, name=name or f"Pressing {code.title()}",
+                                     invoice_type=InvoiceType.objects.get(organisation=org, code="STANDARD"))
+    for service, label, price in (("CHEM", "Chemise", "4.50"), ("PANT", "Pantalon", "8.00")):
+        product, _created = Product.objects.get_or_create(
+            organisation=org, code=service,
+            defaults={"label": label, "unit_price": Decimal(price), "vat_rate": rate, "revenue_account": revenue})
+        ServiceMapping.objects.create(partner=partner, service_code=service, product=product)
+    return partner
