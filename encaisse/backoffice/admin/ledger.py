@@ -20,34 +20,35 @@ from ..site import OrganisationScopedAdmin, ReadOnlyAdmin, ReadOnlyInline
 from ..templatetags.backoffice_tags import format_money
 
 
-@admin.register(Account)
-class AccountAdmin(OrganisationScopedAdmin):
+class CodedAdmin(OrganisationScopedAdmin):
+    """Accounts and journals: code and kind are fixed once an entry uses them (lines and exports name them)."""
+
     list_display = ("code", "name", "kind")
     list_display_links = ("code", "name")
     list_filter = ("kind",)
     search_fields = ("code", "name")
     fields = ("organisation", "code", "name", "kind")
 
+    def in_use(self, obj: Model) -> bool:
+        raise NotImplementedError
+
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
         fields = list(super().get_readonly_fields(request, obj))
-        if obj is not None and EntryLine.objects.filter(account=obj).exists():
-            fields += ["code", "kind"]  # lines and exports already name it by this code
+        if obj is not None and self.in_use(obj):
+            fields += ["code", "kind"]
         return fields
+
+
+@admin.register(Account)
+class AccountAdmin(CodedAdmin):
+    def in_use(self, obj: Model) -> bool:
+        return EntryLine.objects.filter(account=obj).exists()
 
 
 @admin.register(Journal)
-class JournalAdmin(OrganisationScopedAdmin):
-    list_display = ("code", "name", "kind")
-    list_display_links = ("code", "name")
-    list_filter = ("kind",)
-    search_fields = ("code", "name")
-    fields = ("organisation", "code", "name", "kind")
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
-        fields = list(super().get_readonly_fields(request, obj))
-        if obj is not None and Entry.objects.filter(journal=obj).exists():
-            fields += ["code", "kind"]
-        return fields
+class JournalAdmin(CodedAdmin):
+    def in_use(self, obj: Model) -> bool:
+        return Entry.objects.filter(journal=obj).exists()
 
 
 class PeriodInline(ReadOnlyInline):
