@@ -13,7 +13,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import File, Form, Router, Schema
+from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from encaisse.core.errors import DomainError
@@ -85,7 +85,7 @@ def _answer(usage_import: UsageImport) -> dict[str, Any]:
     summary="Import a partner's usage file for a month",
 )
 def create_usage_import(request: HttpRequest, file: File[UploadedFile], partner: Form[str], period: Form[str],
-                        dry_run: Form[bool] = False) -> tuple[int, dict[str, Any]]:
+                        dry_run: Form[bool] = False) -> Status:
     """Turn the file into one draft invoice per customer for the month, all lines or none.
 
     201 with the report when the import ran (or with `dry_run`, when it was
@@ -97,29 +97,31 @@ def create_usage_import(request: HttpRequest, file: File[UploadedFile], partner:
     try:
         month = datetime.strptime(period.strip(), "%Y-%m").date()
     except ValueError:
-        return 400, {"code": "bad_period",
-                     "message": _("%(value)s is not a month: use YYYY-MM.") % {"value": period}}
+        return Status(400, {"code": "bad_period",
+                            "message": _("%(value)s is not a month: use YYYY-MM.") % {"value": period}})
     found = Partner.objects.filter(organisation=organisation, code=partner.strip()).first()
     if found is None:
-        return 404, {"code": "not_found", "message": _("Partner %(code)s does not exist.") % {"code": partner}}
+        return Status(404, {"code": "not_found",
+                            "message": _("Partner %(code)s does not exist.") % {"code": partner}})
     try:
         result = import_usage_file(partner=found, period=month, file=file.file, filename=file.name or "upload",
                                    dry_run=dry_run)
     except UnreadableFile as error:
-        return 400, _error(error)
+        return Status(400, _error(error))
     except DomainError as error:
-        return 409, _error(error)
+        return Status(409, _error(error))
     answer = _answer(result)
-    return (200 if answer["unchanged"] else 201), answer
+    return Status(200 if answer["unchanged"] else 201, answer)
 
 
 @router.get("/usage-imports/{import_id}", response={200: UsageImportReport, 404: ErrorOut},
             summary="One usage import and its report")
-def get_usage_import(request: HttpRequest, import_id: int) -> tuple[int, dict[str, Any]]:
+def get_usage_import(request: HttpRequest, import_id: int) -> Status:
     """An import of the key's organisation; any other id answers 404."""
     found = (UsageImport.objects.select_related("partner")
              .filter(organisation=organisation_of(request), pk=import_id).first())
     if found is None:
-        return 404, {"code": "not_found", "message": _("Usage import %(id)s does not exist.") % {"id": import_id}}
-    return 200, _answer(found)
+        return Status(404, {"code": "not_found",
+                            "message": _("Usage import %(id)s does not exist.") % {"id": import_id}})
+    return Status(200, _answer(found))
 
