@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "encaisse.ledger",
     "encaisse.notifications",
     "encaisse.invoicing",
+    "encaisse.payments",
     "encaisse.sepa",
     "encaisse.usage",
     "encaisse.onboarding",

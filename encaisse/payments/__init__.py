@@ -1,0 +1,1 @@
+"""Payments: provider accounts, attempts, saved methods (tokens only), offline payments, refunds, fees."""
