@@ -1,0 +1,13 @@
+from django.utils.translation import gettext_lazy as _
+
+from encaisse.core.errors import DomainError
+
+
+class PaymentRefused(DomainError):
+    code = "payment_refused"
+    message = _("The payment cannot be recorded: %(reason)s")
+
+
+class NothingToAllocate(DomainError):
+    code = "nothing_to_allocate"
+    message = _("%(customer)s holds no advance to allocate.")
