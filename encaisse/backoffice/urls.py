@@ -7,7 +7,7 @@ Each view goes through admin.site.admin_view: staff of an organisation only
 from django.contrib import admin
 from django.urls import path, re_path
 
-from . import usage_views, views
+from . import payment_views, usage_views, views
 
 app_name = "staff"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("customers/<int:pk>/statement/", admin.site.admin_view(views.customer_statement),
          name="customer_statement"),
     path("balances/", admin.site.admin_view(views.balances), name="balances"),
+    path("customers/<int:pk>/payment/", admin.site.admin_view(payment_views.record_payment), name="record_payment"),
     path("invoices/<int:pk>/credit-note/", admin.site.admin_view(views.invoice_credit_note),
          name="invoice_credit_note"),
     re_path(r"^invoices/(?P<pk>[0-9]+)/(?P<action>validate|reopen|cancel|post|credit)/$",

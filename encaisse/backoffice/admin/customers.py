@@ -70,7 +70,9 @@ class CustomerAdmin(OrganisationScopedAdmin):
             return "—"
         url = reverse("staff:customer_statement", args=[obj.pk])
         balance = Money(getattr(obj, "balance_minor", 0), obj.organisation.currency)
-        return format_html('{} · <a href="{}">{}</a>', format_money(balance), url, _("Account statement"))
+        return format_html('{} · <a href="{}">{}</a> · <a href="{}">{}</a>', format_money(balance), url,
+                           _("Account statement"), reverse("staff:record_payment", args=[obj.pk]),
+                           _("Record a payment"))
 
     def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
         if obj is not None:
