@@ -1,0 +1,511 @@
+"""PayPal through the Orders v2 and Payments v2 REST APIs, spoken with httpx.
+
+The payer approves an order on PayPal's page; nothing moves until the order is
+captured. Capturing is part of fetch(): when the payer comes back (or the
+periodic task re-asks), fetch() reads the order and, if it is APPROVED,
+captures it with a PayPal-Request-Id derived from the attempt's idempotency
+key. PayPal answers a repeated request id with the first capture, so a second
+return from the same tab, a second tab, or a retry after a timeout all capture
+once. The return URL's parameters are never trusted: only the order as PayPal
+reports it counts.
+
+Webhooks are verified by PayPal itself (POST
+/v1/notifications/verify-webhook-signature), which is the verification PayPal
+documents for REST webhooks. The event id is the deduplication key.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import httpx
+
+from encaisse.core.money import Money
+from encaisse.payments.providers.base import (
+    Capability,
+    ChargeRequest,
+    CheckoutRequest,
+    CheckoutSession,
+    ForgedWebhook,
+    Outcome,
+    ProviderEvent,
+    ProviderResult,
+    RefundRequest,
+)
+
+# PayPal refuses decimals for these currencies even where ISO 4217 has a minor unit.
+_WHOLE_UNIT_CURRENCIES = frozenset({"HUF", "JPY", "TWD"})
+
+# Answers that mean "the payer's funding was refused", as opposed to a request we built badly.
+_DECLINE_ISSUES = frozenset({
+    "INSTRUMENT_DECLINED",
+    "PAYER_ACTION_REQUIRED",
+    "TRANSACTION_REFUSED",
+    "CARD_EXPIRED",
+    "PAYER_CANNOT_PAY",
+    "PAYEE_BLOCKED_TRANSACTION",
+    "MAX_NUMBER_OF_PAYMENT_ATTEMPTS_EXCEEDED",
+    "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING",
+    "COMPLIANCE_VIOLATION",
+})
+
+_CAPTURE_OUTCOMES = {
+    "COMPLETED": Outcome.SUCCEEDED,
+    # Refunds are their own operations: the capture itself did move the money.
+    "PARTIALLY_REFUNDED": Outcome.SUCCEEDED,
+    "REFUNDED": Outcome.SUCCEEDED,
+    "PENDING": Outcome.PENDING,
+    "DECLINED": Outcome.DECLINED,
+    "FAILED": Outcome.DECLINED,
+}
+
+_REFUND_OUTCOMES = {
+    "COMPLETED": Outcome.SUCCEEDED,
+    "PENDING": Outcome.PENDING,
+    "FAILED": Outcome.DECLINED,
+    "CANCELLED": Outcome.DECLINED,
+}
+
+# Webhook event types Encaisse acts on; every other type is acknowledged and ignored.
+_EVENT_OUTCOMES = {
+    "PAYMENT.CAPTURE.COMPLETED": Outcome.SUCCEEDED,
+    "PAYMENT.CAPTURE.PENDING": Outcome.PENDING,
+    "PAYMENT.CAPTURE.DENIED": Outcome.DECLINED,
+    "PAYMENT.CAPTURE.DECLINED": Outcome.DECLINED,
+    # The payer approved; the capture (done by fetch) is what moves the money.
+    "CHECKOUT.ORDER.APPROVED": Outcome.PENDING,
+    # The resource is the refund; its own status says whether it went through.
+    "PAYMENT.CAPTURE.REFUNDED": Outcome.SUCCEEDED,
+}
+
+_TRANSMISSION_HEADERS = {
+    "transmission_id": "PAYPAL-TRANSMISSION-ID",
+    "transmission_time": "PAYPAL-TRANSMISSION-TIME",
+    "transmission_sig": "PAYPAL-TRANSMISSION-SIG",
+    "cert_url": "PAYPAL-CERT-URL",
+    "auth_algo": "PAYPAL-AUTH-ALGO",
+}
+
+# A token is renewed this long before PayPal says it expires, so a call never starts with a dying one.
+_TOKEN_MARGIN_SECONDS = 60
+
+
+class CheckoutNotStarted(Exception):
+    """PayPal did not open the order; `result` says whether it may exist anyway (UNKNOWN) or not."""
+
+    def __init__(self, result: ProviderResult) -> None:
+        super().__init__(result.message or result.outcome.value)
+        self.result = result
+
+
+class WebhookNotVerified(ForgedWebhook):
+    """PayPal's verification call could not be made: nothing is recorded and PayPal delivers again later."""
+
+
+class _NoAnswer(Exception):
+    """No usable HTTP answer; `outcome` is NOT_PROCESSED if the request never left, else UNKNOWN."""
+
+    def __init__(self, outcome: Outcome, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.message = message
+
+
+def paypal_amount(amount: Money) -> dict[str, str]:
+    """Return PayPal's amount object: ISO currency code and the value as a decimal string."""
+    value = amount.to_decimal()
+    if amount.currency in _WHOLE_UNIT_CURRENCIES:
+        if value != value.to_integral_value():
+            raise ValueError(f"PayPal takes whole {amount.currency} only, not {value}")
+        value = value.quantize(Decimal(1))
+    return {"currency_code": amount.currency, "value": str(value)}
+
+
+def money_of(amount: Mapping[str, Any] | None) -> Money | None:
+    if not amount or "value" not in amount:
+        return None
+    return Money.of(str(amount["value"]), str(amount["currency_code"]))
+
+
+def _issue(body: Mapping[str, Any]) -> str:
+    """Return the most precise error code of a PayPal error body (details[0].issue, else name)."""
+    details = body.get("details") or []
+    if details and isinstance(details[0], Mapping) and details[0].get("issue"):
+        return str(details[0]["issue"])
+    return str(body.get("name") or "")
+
+
+def _error_result(status: int, body: Mapping[str, Any]) -> ProviderResult:
+    """Translate a 4xx: a refused funding source is a decline, anything else had no effect."""
+    issue = _issue(body)
+    message = str(body.get("message") or f"HTTP {status}")
+    if status == 422 and issue in _DECLINE_ISSUES:
+        return ProviderResult(outcome=Outcome.DECLINED, decline_code=issue, message=message, raw=body)
+    return ProviderResult(outcome=Outcome.NOT_PROCESSED, decline_code=issue or None, message=message, raw=body)
+
+
+def _parse_time(value: object) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _capture_result(capture: Mapping[str, Any]) -> ProviderResult:
+    status = str(capture.get("status", ""))
+    outcome = _CAPTURE_OUTCOMES.get(status, Outcome.UNKNOWN)
+    breakdown = capture.get("seller_receivable_breakdown") or {}
+    details = capture.get("status_details") or {}
+    return ProviderResult(
+        outcome=outcome,
+        provider_reference=capture.get("id"),
+        amount=money_of(capture.get("amount")),
+        fee=money_of(breakdown.get("paypal_fee")),
+        decline_code=(str(details.get("reason") or status) if outcome is Outcome.DECLINED else None),
+        message=f"capture {status}",
+        raw=capture,
+    )
+
+
+def _captures_of(order: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [
+        capture
+        for unit in order.get("purchase_units") or []
+        for capture in (unit.get("payments") or {}).get("captures") or []
+    ]
+
+
+class PayPalProvider:
+    """One PayPal REST app (client id and secret) and the webhook registered for it.
+
+    Holds an OAuth2 access token in memory until shortly before it expires; no
+    other state. Never retries: the payments service decides when to ask again,
+    always with the same idempotency key.
+    """
+
+    code: ClassVar[str] = "paypal"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({
+        Capability.HOSTED_CHECKOUT,
+        Capability.REFUND,
+        Capability.PARTIAL_REFUND,
+    })
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        webhook_id: str,
+        api_base: str = "https://api-m.sandbox.paypal.com",
+        timeout_seconds: float = 10.0,
+    ) -> None:
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._webhook_id = webhook_id
+        self._api_base = api_base.rstrip("/")
+        self._timeout = httpx.Timeout(timeout_seconds)
+        self._token: str | None = None
+        self._token_expires_at = 0.0
+        self._token_lock = threading.Lock()
+
+    def __repr__(self) -> str:  # never the secret
+        return f"PayPalProvider(client_id={self._client_id!r}, api_base={self._api_base!r})"
+
+    # -- HTTP ---------------------------------------------------------------
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send one request; classify a missing answer by whether the request could have arrived."""
+        try:
+            with httpx.Client(base_url=self._api_base, timeout=self._timeout) as client:
+                return client.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            # No connection was made, so PayPal never saw the request.
+            raise _NoAnswer(Outcome.NOT_PROCESSED, f"PayPal unreachable: {error!r}") from error
+        except httpx.TransportError as error:
+            # Read timeout, dropped connection: PayPal may have acted on it.
+            raise _NoAnswer(Outcome.UNKNOWN, f"no answer from PayPal: {error!r}") from error
+
+    def _access_token(self) -> str:
+        with self._token_lock:
+            if self._token and time.monotonic() < self._token_expires_at:
+                return self._token
+            response = self._send(
+                "POST",
+                "/v1/oauth2/token",
+                auth=(self._client_id, self._client_secret),
+                data={"grant_type": "client_credentials"},
+                headers={"Accept": "application/json"},
+            )
+            if response.status_code != 200:
+                # The payment request itself was not sent yet, whatever happened to this one.
+                raise _NoAnswer(Outcome.NOT_PROCESSED, f"PayPal token refused: HTTP {response.status_code}")
+            body = response.json()
+            self._token = str(body["access_token"])
+            self._token_expires_at = time.monotonic() + int(body.get("expires_in", 0)) - _TOKEN_MARGIN_SECONDS
+            return self._token
+
+    def _api(
+        self, method: str, path: str, *, json_body: object = None, request_id: str | None = None,
+        content: bytes | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """Call the REST API; return (status, body) or raise _NoAnswer.
+
+        A 5xx counts as no answer: PayPal documents that such a request may have
+        been carried out, and that retrying under the same request id is safe.
+        """
+        try:
+            token = self._access_token()
+        except _NoAnswer as error:
+            raise _NoAnswer(Outcome.NOT_PROCESSED, error.message) from error
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                   "Prefer": "return=representation"}
+        if request_id is not None:
+            headers["PayPal-Request-Id"] = request_id
+        if content is None and json_body is not None:
+            content = json.dumps(json_body).encode()
+        response = self._send(method, path, content=content, headers=headers)
+        if response.status_code == 401:
+            self._token = None  # revoked or expired early: the next call asks for a new one
+        if response.status_code >= 500:
+            raise _NoAnswer(Outcome.UNKNOWN, f"PayPal answered HTTP {response.status_code}")
+        try:
+            body = response.json() if response.content else {}
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        return response.status_code, body
+
+    # -- Checkout -------------------------------------------------------------
+
+    def start_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        """Create a CAPTURE order and return PayPal's approval link.
+
+        The order carries our attempt id as both custom_id and invoice_id (PayPal
+        refuses a second payment under the same invoice_id, one more guard
+        against paying an attempt twice); the human reference goes in the
+        description. The idempotency key is the PayPal-Request-Id, so a retry
+        returns the same order. Raises CheckoutNotStarted when no order can be
+        shown to the payer.
+        """
+        body = {
+            "intent": "CAPTURE",
+            "purchase_units": [{
+                "reference_id": "default",
+                "custom_id": request.attempt_id,
+                "invoice_id": request.attempt_id,
+                "description": f"{request.reference} {request.description}".strip()[:127],
+                "amount": paypal_amount(request.amount),
+            }],
+            "payment_source": {"paypal": {"experience_context": {
+                "return_url": request.return_url,
+                "cancel_url": request.cancel_url,
+                "user_action": "PAY_NOW",
+                "shipping_preference": "NO_SHIPPING",
+                "locale": _paypal_locale(request.locale),
+            }}},
+        }
+        try:
+            status, order = self._api("POST", "/v2/checkout/orders", json_body=body,
+                                      request_id=request.idempotency_key)
+        except _NoAnswer as error:
+            raise CheckoutNotStarted(ProviderResult(outcome=error.outcome, message=error.message)) from error
+        if status not in (200, 201):
+            raise CheckoutNotStarted(_error_result(status, order))
+        links = {link.get("rel"): link.get("href") for link in order.get("links") or []}
+        approve = links.get("payer-action") or links.get("approve")
+        if not approve or not order.get("id"):
+            raise CheckoutNotStarted(ProviderResult(
+                outcome=Outcome.UNKNOWN, message="PayPal created an order without an approval link", raw=order))
+        return CheckoutSession(redirect_url=str(approve), provider_reference=str(order["id"]), raw=order)
+
+    # -- Fetch (and capture) --------------------------------------------------
+
+    def fetch(self, *, idempotency_key: str, provider_reference: str | None) -> ProviderResult:
+        """Say what became of an order, capturing it if the payer approved it.
+
+        provider_reference is the order id from start_checkout. The capture is
+        sent with PayPal-Request-Id "<idempotency_key>:capture", so however
+        often fetch runs, and from however many tabs, PayPal captures once.
+
+        Without an order id the payer was never sent to PayPal, so nothing can
+        have been paid: NOT_PROCESSED. A refund id (from refund()) is looked up
+        as a refund when no order has that id.
+        """
+        if not provider_reference:
+            return ProviderResult(outcome=Outcome.NOT_PROCESSED,
+                                  message="no PayPal order id: the payer never reached PayPal")
+        try:
+            status, order = self._api("GET", f"/v2/checkout/orders/{provider_reference}")
+            if status == 404:
+                return self._fetch_refund(provider_reference)
+            if status != 200:
+                return _error_result(status, order)
+            return self._settle_order(order, idempotency_key)
+        except _NoAnswer as error:
+            # A lookup that got no answer changed nothing, but the state is still unknown.
+            return ProviderResult(outcome=Outcome.UNKNOWN, provider_reference=provider_reference,
+                                  message=error.message)
+
+    def _settle_order(self, order: Mapping[str, Any], idempotency_key: str) -> ProviderResult:
+        order_id = str(order.get("id", ""))
+        order_status = order.get("status")
+        if order_status == "APPROVED":
+            status, order = self._api("POST", f"/v2/checkout/orders/{order_id}/capture",
+                                      json_body={}, request_id=f"{idempotency_key}:capture")
+            if status == 422 and _issue(order) == "ORDER_ALREADY_CAPTURED":
+                # Captured by an earlier request under another id: read what it gave.
+                status, order = self._api("GET", f"/v2/checkout/orders/{order_id}")
+            if status not in (200, 201):
+                result = _error_result(status, order)
+                return ProviderResult(outcome=result.outcome, provider_reference=order_id,
+                                      decline_code=result.decline_code, message=result.message, raw=order)
+            order_status = order.get("status")
+        if order_status == "COMPLETED":
+            captures = _captures_of(order)
+            if captures:
+                return _capture_result(captures[-1])
+            return ProviderResult(outcome=Outcome.UNKNOWN, provider_reference=order_id,
+                                  message="completed order without a capture", raw=order)
+        if order_status == "VOIDED":
+            return ProviderResult(outcome=Outcome.NOT_PROCESSED, provider_reference=order_id,
+                                  message="order voided", raw=order)
+        # CREATED, SAVED, PAYER_ACTION_REQUIRED: the payer has not approved yet.
+        return ProviderResult(outcome=Outcome.PENDING, provider_reference=order_id,
+                              message=f"order {order_status}", raw=order)
+
+    def _fetch_refund(self, refund_id: str) -> ProviderResult:
+        status, refund = self._api("GET", f"/v2/payments/refunds/{refund_id}")
+        if status == 404:
+            # Neither an order nor a refund: unapproved orders expire and are then not found.
+            return ProviderResult(outcome=Outcome.NOT_PROCESSED, provider_reference=refund_id,
+                                  decline_code=_issue(refund) or None, message="not found at PayPal")
+        if status != 200:
+            return _error_result(status, refund)
+        return _refund_result(refund)
+
+    # -- Refunds --------------------------------------------------------------
+
+    def refund(self, request: RefundRequest) -> ProviderResult:
+        """Refund all or part of a capture (payment_reference is the capture id).
+
+        The idempotency key is the PayPal-Request-Id, so a retry after a timeout
+        returns the first refund instead of refunding twice.
+        """
+        body: dict[str, object] = {
+            "amount": paypal_amount(request.amount),
+            "custom_id": request.attempt_id,
+            "invoice_id": request.attempt_id,
+        }
+        if request.reason:
+            body["note_to_payer"] = request.reason[:255]
+        try:
+            status, refund = self._api("POST", f"/v2/payments/captures/{request.payment_reference}/refund",
+                                       json_body=body, request_id=request.idempotency_key)
+        except _NoAnswer as error:
+            return ProviderResult(outcome=error.outcome, message=error.message)
+        if status not in (200, 201):
+            return _error_result(status, refund)
+        return _refund_result(refund)
+
+    def charge(self, request: ChargeRequest) -> ProviderResult:
+        """Off-session charges need PayPal's vault, which this adapter does not offer (no SAVED_METHOD)."""
+        return ProviderResult(outcome=Outcome.NOT_PROCESSED, message="PayPal saved methods are not supported")
+
+    # -- Webhooks -------------------------------------------------------------
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> ProviderEvent | None:
+        """Have PayPal verify the notification, then translate it.
+
+        The raw body is passed to the verification call byte for byte (never
+        re-serialised), because PayPal's signature covers the body as sent.
+        Raises ForgedWebhook unless PayPal answers verification_status SUCCESS,
+        and WebhookNotVerified (also a ForgedWebhook: nothing is recorded, the
+        caller answers 400 and PayPal delivers again) when PayPal cannot be asked.
+        """
+        upper = {key.upper(): value for key, value in headers.items()}
+        fields = {name: upper.get(header, "") for name, header in _TRANSMISSION_HEADERS.items()}
+        if not all(fields.values()):
+            raise ForgedWebhook("PayPal transmission headers missing")
+        try:
+            event = json.loads(body)
+        except ValueError as error:
+            raise ForgedWebhook("body is not JSON") from error
+        if not isinstance(event, dict):
+            raise ForgedWebhook("body is not a JSON object")
+        envelope = json.dumps({**fields, "webhook_id": self._webhook_id}).encode()
+        request = envelope[:-1] + b', "webhook_event": ' + body + b"}"
+        try:
+            status, answer = self._api("POST", "/v1/notifications/verify-webhook-signature", content=request)
+        except _NoAnswer as error:
+            raise WebhookNotVerified(error.message) from error
+        if status != 200:
+            raise WebhookNotVerified(f"verification refused: HTTP {status} {_issue(answer)}")
+        if answer.get("verification_status") != "SUCCESS":
+            raise ForgedWebhook("PayPal did not verify the signature")
+        return _event_of(event)
+
+
+def _refund_result(refund: Mapping[str, Any]) -> ProviderResult:
+    status = str(refund.get("status", ""))
+    outcome = _REFUND_OUTCOMES.get(status, Outcome.UNKNOWN)
+    details = refund.get("status_details") or {}
+    breakdown = refund.get("seller_payable_breakdown") or {}
+    return ProviderResult(
+        outcome=outcome,
+        provider_reference=refund.get("id"),
+        amount=money_of(refund.get("amount")),
+        fee=money_of(breakdown.get("paypal_fee")),
+        decline_code=(str(details.get("reason") or status) if outcome is Outcome.DECLINED else None),
+        message=f"refund {status}",
+        raw=refund,
+    )
+
+
+def _event_of(event: Mapping[str, Any]) -> ProviderEvent | None:
+    event_type = str(event.get("event_type", ""))
+    outcome = _EVENT_OUTCOMES.get(event_type)
+    if outcome is None:
+        return None
+    resource = event.get("resource") or {}
+    if event_type == "CHECKOUT.ORDER.APPROVED":
+        units = resource.get("purchase_units") or [{}]
+        return ProviderEvent(
+            event_id=str(event["id"]),
+            provider_reference=str(resource.get("id", "")),
+            outcome=outcome,
+            occurred_at=_parse_time(event.get("create_time")),
+            attempt_id=units[0].get("custom_id"),
+            amount=money_of(units[0].get("amount")),
+            raw=event,
+        )
+    if event_type == "PAYMENT.CAPTURE.REFUNDED":
+        result = _refund_result(resource)
+    else:
+        result = _capture_result(resource)
+        if event_type in ("PAYMENT.CAPTURE.DENIED", "PAYMENT.CAPTURE.DECLINED"):
+            result = ProviderResult(outcome=Outcome.DECLINED, provider_reference=result.provider_reference,
+                                    amount=result.amount, decline_code=result.decline_code or event_type)
+    return ProviderEvent(
+        event_id=str(event["id"]),
+        provider_reference=str(result.provider_reference or ""),
+        outcome=result.outcome if event_type == "PAYMENT.CAPTURE.REFUNDED" else outcome,
+        occurred_at=_parse_time(event.get("create_time")),
+        attempt_id=resource.get("custom_id"),
+        amount=result.amount,
+        fee=result.fee,
+        decline_code=result.decline_code,
+        raw=event,
+    )
+
+
+def _paypal_locale(locale: str) -> str:
+    """Return a BCP 47 tag PayPal accepts ("fr" → "fr-FR", "en" → "en-GB")."""
+    if "-" in locale or "_" in locale:
+        return locale.replace("_", "-")
+    return {"fr": "fr-FR", "en": "en-GB"}.get(locale, "fr-FR")
