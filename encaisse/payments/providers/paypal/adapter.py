@@ -45,7 +45,6 @@ _WHOLE_UNIT_CURRENCIES = frozenset({"HUF", "JPY", "TWD"})
 # Answers that mean "the payer's funding was refused", as opposed to a request we built badly.
 _DECLINE_ISSUES = frozenset({
     "INSTRUMENT_DECLINED",
-    "PAYER_ACTION_REQUIRED",
     "TRANSACTION_REFUSED",
     "CARD_EXPIRED",
     "PAYER_CANNOT_PAY",
@@ -54,6 +53,9 @@ _DECLINE_ISSUES = frozenset({
     "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING",
     "COMPLIANCE_VIOLATION",
 })
+
+# Capture answers meaning the payer still has to approve (again): the order may yet be paid.
+_AWAITING_PAYER_ISSUES = frozenset({"ORDER_NOT_APPROVED", "PAYER_ACTION_REQUIRED"})
 
 _CAPTURE_OUTCOMES = {
     "COMPLETED": Outcome.SUCCEEDED,
@@ -145,6 +147,9 @@ def _error_result(status: int, body: Mapping[str, Any]) -> ProviderResult:
     """Translate a 4xx: a refused funding source is a decline, anything else had no effect."""
     issue = _issue(body)
     message = str(body.get("message") or f"HTTP {status}")
+    if status == 409:
+        # A request with the same PayPal-Request-Id is still being processed: it may well succeed.
+        return ProviderResult(outcome=Outcome.UNKNOWN, decline_code=issue or None, message=message, raw=body)
     if status == 422 and issue in _DECLINE_ISSUES:
         return ProviderResult(outcome=Outcome.DECLINED, decline_code=issue, message=message, raw=body)
     return ProviderResult(outcome=Outcome.NOT_PROCESSED, decline_code=issue or None, message=message, raw=body)
@@ -329,26 +334,39 @@ class PayPalProvider:
     def fetch(self, *, idempotency_key: str, provider_reference: str | None) -> ProviderResult:
         """Say what became of an order, capturing it if the payer approved it.
 
-        provider_reference is the order id from start_checkout. The capture is
-        sent with PayPal-Request-Id "<idempotency_key>:capture", so however
-        often fetch runs, and from however many tabs, PayPal captures once.
+        provider_reference is the order id from start_checkout, or a capture or
+        refund id from an earlier result (a PENDING capture or refund is looked
+        up by its own id). The capture is sent with PayPal-Request-Id
+        "<idempotency_key>:capture", so however often fetch runs, and from
+        however many tabs, PayPal captures once.
 
-        Without an order id the payer was never sent to PayPal, so nothing can
-        have been paid: NOT_PROCESSED. A refund id (from refund()) is looked up
-        as a refund when no order has that id.
+        Only two answers say that nothing was paid: no order id at all (the
+        payer never reached PayPal) and an id PayPal does not know (unapproved
+        orders expire). Anything else that stops the lookup is UNKNOWN, never
+        NOT_PROCESSED, because the payer may have approved in the meantime.
         """
         if not provider_reference:
             return ProviderResult(outcome=Outcome.NOT_PROCESSED,
                                   message="no PayPal order id: the payer never reached PayPal")
         try:
-            status, order = self._api("GET", f"/v2/checkout/orders/{provider_reference}")
-            if status == 404:
-                return self._fetch_refund(provider_reference)
+            for path in (f"/v2/checkout/orders/{provider_reference}",
+                         f"/v2/payments/captures/{provider_reference}",
+                         f"/v2/payments/refunds/{provider_reference}"):
+                status, found = self._api("GET", path)
+                if status != 404:
+                    break
+            else:
+                return ProviderResult(outcome=Outcome.NOT_PROCESSED, provider_reference=provider_reference,
+                                      decline_code=_issue(found) or None, message="not found at PayPal")
             if status != 200:
-                return _error_result(status, order)
-            return self._settle_order(order, idempotency_key)
+                return _unknown(provider_reference, _error_result(status, found))
+            if "/orders/" in path:
+                return self._settle_order(found, idempotency_key)
+            if "/captures/" in path:
+                return _capture_result(found)
+            return _refund_result(found)
         except _NoAnswer as error:
-            # A lookup that got no answer changed nothing, but the state is still unknown.
+            # No answer to a lookup or a capture: the order's state is still to be learned.
             return ProviderResult(outcome=Outcome.UNKNOWN, provider_reference=provider_reference,
                                   message=error.message)
 
@@ -363,8 +381,13 @@ class PayPalProvider:
                 status, order = self._api("GET", f"/v2/checkout/orders/{order_id}")
             if status not in (200, 201):
                 result = _error_result(status, order)
-                return ProviderResult(outcome=result.outcome, provider_reference=order_id,
-                                      decline_code=result.decline_code, message=result.message, raw=order)
+                if result.outcome is Outcome.DECLINED:
+                    return ProviderResult(outcome=Outcome.DECLINED, provider_reference=order_id,
+                                          decline_code=result.decline_code, message=result.message, raw=order)
+                if result.decline_code in _AWAITING_PAYER_ISSUES:
+                    return ProviderResult(outcome=Outcome.PENDING, provider_reference=order_id,
+                                          decline_code=result.decline_code, message=result.message, raw=order)
+                return _unknown(order_id, result)
             order_status = order.get("status")
         if order_status == "COMPLETED":
             captures = _captures_of(order)
@@ -378,16 +401,6 @@ class PayPalProvider:
         # CREATED, SAVED, PAYER_ACTION_REQUIRED: the payer has not approved yet.
         return ProviderResult(outcome=Outcome.PENDING, provider_reference=order_id,
                               message=f"order {order_status}", raw=order)
-
-    def _fetch_refund(self, refund_id: str) -> ProviderResult:
-        status, refund = self._api("GET", f"/v2/payments/refunds/{refund_id}")
-        if status == 404:
-            # Neither an order nor a refund: unapproved orders expire and are then not found.
-            return ProviderResult(outcome=Outcome.NOT_PROCESSED, provider_reference=refund_id,
-                                  decline_code=_issue(refund) or None, message="not found at PayPal")
-        if status != 200:
-            return _error_result(status, refund)
-        return _refund_result(refund)
 
     # -- Refunds --------------------------------------------------------------
 
@@ -449,6 +462,12 @@ class PayPalProvider:
         if answer.get("verification_status") != "SUCCESS":
             raise ForgedWebhook("PayPal did not verify the signature")
         return _event_of(event)
+
+
+def _unknown(reference: str, result: ProviderResult) -> ProviderResult:
+    """Keep PayPal's code and message, but say the outcome is still to be learned."""
+    return ProviderResult(outcome=Outcome.UNKNOWN, provider_reference=reference, decline_code=result.decline_code,
+                          message=result.message, raw=result.raw)
 
 
 def _refund_result(refund: Mapping[str, Any]) -> ProviderResult:

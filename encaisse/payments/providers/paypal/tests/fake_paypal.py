@@ -90,6 +90,14 @@ class FakePayPal:
             order["status"] = "APPROVED"
             order["payer"] = {"email_address": "payer@example.org", "payer_id": "PAYERFAKE01"}
 
+    def complete_capture(self, capture_id: str) -> None:
+        """Clear a PENDING capture, as PayPal does once its review is over."""
+        with self._lock:
+            capture = self.captures[capture_id]
+            capture["status"] = "COMPLETED"
+            capture.pop("status_details", None)
+            capture["seller_receivable_breakdown"] = _breakdown(capture["amount"])
+
     def fail_next(self, method: str, path_prefix: str, *, status: int, name: str, issue: str = "") -> None:
         """Answer the next matching request with this error, acting on nothing."""
         self._switches.append(Switch(method, path_prefix, "error", status=status, name=name, issue=issue))
@@ -194,6 +202,9 @@ class FakePayPal:
                 return self._capture(order_id)
             case "POST", ["v2", "payments", "captures", capture_id, "refund"]:
                 return self._refund(capture_id, payload)
+            case "GET", ["v2", "payments", "captures", capture_id]:
+                capture = self.captures.get(capture_id)
+                return (200, capture) if capture else _not_found()
             case "GET", ["v2", "payments", "refunds", refund_id]:
                 refund = self.refunds.get(refund_id)
                 return (200, refund) if refund else _not_found()
@@ -238,9 +249,6 @@ class FakePayPal:
             return _error(422, "UNPROCESSABLE_ENTITY", "ORDER_NOT_APPROVED")
         unit = order["purchase_units"][0]
         amount = unit["amount"]
-        gross = Decimal(amount["value"])
-        fee_minor = int((gross * FEE_PERCENT).quantize(Decimal(1), ROUND_HALF_UP)) + FEE_FIXED_MINOR
-        fee = (Decimal(fee_minor) / 100).quantize(Decimal("0.01"))
         capture_id = f"CAP{self._next_id()}"
         capture: dict[str, Any] = {
             "id": capture_id,
@@ -253,11 +261,7 @@ class FakePayPal:
             "supplementary_data": {"related_ids": {"order_id": order_id}},
         }
         if self.capture_status == "COMPLETED":
-            capture["seller_receivable_breakdown"] = {
-                "gross_amount": dict(amount),
-                "paypal_fee": {"currency_code": amount["currency_code"], "value": str(fee)},
-                "net_amount": {"currency_code": amount["currency_code"], "value": str(gross - fee)},
-            }
+            capture["seller_receivable_breakdown"] = _breakdown(amount)
         elif self.capture_status == "PENDING":
             capture["status_details"] = {"reason": "PENDING_REVIEW"}
         self.captures[capture_id] = capture
@@ -306,6 +310,18 @@ class FakePayPal:
                                    payload["webhook_id"], payload["webhook_event"])
         ok = payload["webhook_id"] == WEBHOOK_ID and hmac.compare_digest(expected, payload["transmission_sig"])
         return 200, {"verification_status": "SUCCESS" if ok else "FAILURE"}
+
+
+def _breakdown(amount: dict[str, str]) -> dict[str, Any]:
+    gross = Decimal(amount["value"])
+    fee_minor = int((gross * FEE_PERCENT).quantize(Decimal(1), ROUND_HALF_UP)) + FEE_FIXED_MINOR
+    fee = (Decimal(fee_minor) / 100).quantize(Decimal("0.01"))
+    currency = amount["currency_code"]
+    return {
+        "gross_amount": dict(amount),
+        "paypal_fee": {"currency_code": currency, "value": str(fee)},
+        "net_amount": {"currency_code": currency, "value": str(gross - fee)},
+    }
 
 
 def _now() -> str:

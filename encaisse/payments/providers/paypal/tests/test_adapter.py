@@ -253,6 +253,52 @@ def test_a_pending_capture_is_pending(fake_paypal, checkout_request):
     assert result.fee is None
 
 
+def test_a_pending_capture_is_looked_up_by_its_id_until_paypal_clears_it(fake_paypal, checkout_request):
+    fake_paypal.capture_status = "PENDING"
+    provider = fake_paypal.provider()
+    session = provider.start_checkout(checkout_request)
+    fake_paypal.approve(session.provider_reference)
+    pending = provider.fetch(idempotency_key=checkout_request.idempotency_key,
+                             provider_reference=session.provider_reference)
+
+    still = provider.fetch(idempotency_key=checkout_request.idempotency_key,
+                           provider_reference=pending.provider_reference)
+    fake_paypal.complete_capture(pending.provider_reference)
+    cleared = provider.fetch(idempotency_key=checkout_request.idempotency_key,
+                             provider_reference=pending.provider_reference)
+
+    assert still.outcome is Outcome.PENDING
+    assert cleared.outcome is Outcome.SUCCEEDED
+    assert cleared.provider_reference == pending.provider_reference
+    assert cleared.fee == FEE_ON_42
+
+
+def test_a_fetch_that_cannot_authenticate_is_unknown_not_a_failed_payment(fake_paypal, checkout_request):
+    # The payer has approved; a rotated secret must not turn that into "nothing happened".
+    session = fake_paypal.provider().start_checkout(checkout_request)
+    fake_paypal.approve(session.provider_reference)
+
+    result = fake_paypal.provider(client_secret="rotated").fetch(
+        idempotency_key=checkout_request.idempotency_key, provider_reference=session.provider_reference)
+
+    assert result.outcome is Outcome.UNKNOWN
+    assert fake_paypal.captures == {}
+
+
+def test_a_capture_refused_for_a_reason_other_than_funding_is_unknown(fake_paypal, checkout_request):
+    provider = fake_paypal.provider()
+    session = provider.start_checkout(checkout_request)
+    fake_paypal.approve(session.provider_reference)
+    fake_paypal.fail_next("POST", "/v2/checkout/orders/", status=403, name="NOT_AUTHORIZED",
+                          issue="PERMISSION_DENIED")
+
+    result = provider.fetch(idempotency_key=checkout_request.idempotency_key,
+                            provider_reference=session.provider_reference)
+
+    assert result.outcome is Outcome.UNKNOWN
+    assert result.decline_code == "PERMISSION_DENIED"
+
+
 def test_a_declined_capture_is_declined(fake_paypal, checkout_request):
     fake_paypal.capture_status = "DECLINED"
     provider = fake_paypal.provider()
@@ -344,6 +390,16 @@ def test_a_refund_that_times_out_is_unknown_and_resent_under_its_key_refunds_onc
     assert len(fake_paypal.refunds) == 1
     assert looked_up.outcome is Outcome.SUCCEEDED
     assert looked_up.provider_reference == again.provider_reference
+
+
+def test_a_refund_whose_request_id_is_still_in_flight_is_unknown(fake_paypal, checkout_request):
+    provider, _, payment = paid_order(fake_paypal, checkout_request)
+    fake_paypal.fail_next("POST", "/v2/payments/captures/", status=409, name="RESOURCE_CONFLICT",
+                          issue="DUPLICATE_REQUEST_ID")
+
+    result = provider.refund(refund_request(payment.provider_reference, "10.00"))
+
+    assert result.outcome is Outcome.UNKNOWN
 
 
 def test_charge_is_not_offered(fake_paypal):
