@@ -32,7 +32,10 @@ def fake_payfip() -> Iterator[FakePayFiP]:
 
 def provider_for(fake: FakePayFiP, **settings: object) -> PayFiPProvider:
     return PayFiPProvider(
-        client_number="012345", environment="activation", api_base=fake.url, **settings  # type: ignore[arg-type]
+        client_number="012345",
+        environment="activation",
+        api_base=fake.url,
+        **settings,  # type: ignore[arg-type]
     )
 
 
@@ -265,8 +268,12 @@ def test_an_unreachable_payfip_is_not_processed():
 def test_payfip_cannot_charge_a_saved_method_or_refund(fake_payfip):
     provider = provider_for(fake_payfip)
     charge = ChargeRequest(
-        attempt_id="a", idempotency_key="k", amount=Money(100, "EUR"),
-        method_token="tok", customer_token=None, statement_label="Mairie",
+        attempt_id="a",
+        idempotency_key="k",
+        amount=Money(100, "EUR"),
+        method_token="tok",
+        customer_token=None,
+        statement_label="Mairie",
     )
     refund = RefundRequest(attempt_id="a", idempotency_key="k", amount=Money(100, "EUR"), payment_reference="x")
 
