@@ -324,9 +324,15 @@ class PayPalProvider:
             raise CheckoutNotStarted(_error_result(status, order))
         links = {link.get("rel"): link.get("href") for link in order.get("links") or []}
         approve = links.get("payer-action") or links.get("approve")
-        if not approve or not order.get("id"):
+        if not order.get("id"):
             raise CheckoutNotStarted(ProviderResult(
-                outcome=Outcome.UNKNOWN, message="PayPal created an order without an approval link", raw=order))
+                outcome=Outcome.UNKNOWN, message="PayPal answered without an order id", raw=order))
+        if not approve:
+            # A retry under the same key after the payer already approved: PayPal returns the order
+            # as it is now, with nothing left to approve. fetch() with this order id takes it from here.
+            raise CheckoutNotStarted(ProviderResult(
+                outcome=Outcome.UNKNOWN, provider_reference=str(order["id"]),
+                message=f"order {order.get('status')} has nothing left to approve", raw=order))
         return CheckoutSession(redirect_url=str(approve), provider_reference=str(order["id"]), raw=order)
 
     # -- Fetch (and capture) --------------------------------------------------

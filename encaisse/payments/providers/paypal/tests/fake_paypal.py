@@ -173,7 +173,11 @@ class FakePayPal:
         request_id = headers.get("paypal-request-id")
         with self._lock:
             if method == "POST" and request_id and (path, request_id) in self._replays:
-                return self._replays[(path, request_id)]
+                status, first = self._replays[(path, request_id)]
+                if path == "/v2/checkout/orders" and first.get("id") in self.orders:
+                    # PayPal returns "the latest status of the previous request": the order as it is now.
+                    return status, self._order_view(self.orders[first["id"]])
+                return status, first
             answer = self._route(method, path, payload)
             if method == "POST" and request_id and answer[0] < 500:
                 self._replays[(path, request_id)] = answer

@@ -96,6 +96,32 @@ def test_a_checkout_that_times_out_is_unknown_and_the_retry_finds_the_same_order
     assert list(fake_paypal.orders) == [retry.provider_reference]
 
 
+def test_a_5xx_on_checkout_is_unknown(fake_paypal, checkout_request):
+    fake_paypal.server_error_next("POST", "/v2/checkout/orders")
+
+    with pytest.raises(CheckoutNotStarted) as raised:
+        fake_paypal.provider().start_checkout(checkout_request)
+
+    assert raised.value.result.outcome is Outcome.UNKNOWN
+
+
+def test_a_checkout_retried_after_the_payer_approved_points_to_fetch_and_opens_nothing(
+        fake_paypal, checkout_request):
+    provider = fake_paypal.provider()
+    session = provider.start_checkout(checkout_request)
+    fake_paypal.approve(session.provider_reference)
+
+    with pytest.raises(CheckoutNotStarted) as raised:
+        provider.start_checkout(checkout_request)
+    result = provider.fetch(idempotency_key=checkout_request.idempotency_key,
+                            provider_reference=raised.value.result.provider_reference)
+
+    assert raised.value.result.outcome is Outcome.UNKNOWN
+    assert raised.value.result.provider_reference == session.provider_reference
+    assert len(fake_paypal.orders) == 1
+    assert result.outcome is Outcome.SUCCEEDED
+
+
 def test_an_unreachable_paypal_is_not_processed(checkout_request):
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
@@ -390,6 +416,18 @@ def test_a_refund_that_times_out_is_unknown_and_resent_under_its_key_refunds_onc
     assert len(fake_paypal.refunds) == 1
     assert looked_up.outcome is Outcome.SUCCEEDED
     assert looked_up.provider_reference == again.provider_reference
+
+
+def test_a_5xx_on_refund_is_unknown_and_the_same_key_later_refunds_once(fake_paypal, checkout_request):
+    provider, _, payment = paid_order(fake_paypal, checkout_request)
+    fake_paypal.server_error_next("POST", "/v2/payments/captures/")
+
+    first = provider.refund(refund_request(payment.provider_reference, "10.00"))
+    again = provider.refund(refund_request(payment.provider_reference, "10.00"))
+
+    assert first.outcome is Outcome.UNKNOWN
+    assert again.outcome is Outcome.SUCCEEDED
+    assert len(fake_paypal.refunds) == 1
 
 
 def test_a_refund_whose_request_id_is_still_in_flight_is_unknown(fake_paypal, checkout_request):
