@@ -346,14 +346,20 @@ class PayPalProvider:
         "<idempotency_key>:capture", so however often fetch runs, and from
         however many tabs, PayPal captures once.
 
-        Only two answers say that nothing was paid: no order id at all (the
-        payer never reached PayPal) and an id PayPal does not know (unapproved
-        orders expire). Anything else that stops the lookup is UNKNOWN, never
+        Only an id PayPal does not know (unapproved orders expire) says that
+        nothing was paid. Anything else that stops the lookup is UNKNOWN, never
         NOT_PROCESSED, because the payer may have approved in the meantime.
+
+        Without any id there is nothing PayPal can be asked (it has no lookup
+        by PayPal-Request-Id), so the answer is UNKNOWN: a checkout whose order
+        never reached the payer cannot have been paid, but a refund that timed
+        out before its id came back may have gone through, and is resolved by
+        calling refund() again under the same key, which PayPal answers with
+        the first refund.
         """
         if not provider_reference:
-            return ProviderResult(outcome=Outcome.NOT_PROCESSED,
-                                  message="no PayPal order id: the payer never reached PayPal")
+            return ProviderResult(outcome=Outcome.UNKNOWN,
+                                  message="no PayPal id to look up: re-send under the same key to learn more")
         try:
             for path in (f"/v2/checkout/orders/{provider_reference}",
                          f"/v2/payments/captures/{provider_reference}",
