@@ -6,6 +6,8 @@ deposit, cash, bank, provider clearing) is debited and the customer credited
 never edited: a mistake is corrected by a reversal.
 """
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -56,3 +58,168 @@ class Payment(models.Model):
     @property
     def amount(self) -> Money:
         return Money(self.amount_minor, self.currency)
+
+
+# --- Online payments -------------------------------------------------------------------------------------------
+
+
+class ProviderCode(models.TextChoices):
+    SANDBOX = "sandbox", _("Sandbox (test cards, no real money)")
+    STRIPE = "stripe", "Stripe"
+    PAYPAL = "paypal", "PayPal"
+    PAYFIP = "payfip", "PayFiP"
+    OGONE = "ogone", "Ogone / Worldline"
+
+
+def masked(secret: str | None) -> str:
+    """Show a secret the way people may see it: only its last four characters."""
+    if not secret:
+        return ""
+    return "•" * 8 + secret[-4:]
+
+
+class ProviderAccount(models.Model):
+    """One way an organisation (or one of its régies) takes money online.
+
+    Secrets are never stored: they are read from environment variables named
+    ENCAISSE_PROVIDER_<CODE>_<NAME> (code upper-cased, dashes as underscores),
+    e.g. ENCAISSE_PROVIDER_CANTINE_STRIPE_SECRET_KEY for the secret key of the
+    account `cantine-stripe`. `settings` holds non-secret options only.
+    """
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="provider_accounts")
+    regie_code = models.CharField(_("régie"), max_length=32, blank=True,
+                                  help_text=_("Code of the régie this account collects for; empty for all."))
+    provider = models.CharField(_("provider"), max_length=16, choices=ProviderCode)
+    code = models.SlugField(_("code"), max_length=50, unique=True,
+                            help_text=_("Names the webhook address /hooks/<code>/ and the secrets' variables."))
+    name = models.CharField(_("name"), max_length=120)
+    active = models.BooleanField(_("active"), default=True)
+    settings = models.JSONField(_("options"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("payment provider account")
+        verbose_name_plural = _("payment provider accounts")
+        ordering = ["organisation", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def secret_variable(self, name: str) -> str:
+        return f"ENCAISSE_PROVIDER_{self.code.upper().replace('-', '_')}_{name.upper()}"
+
+    def secret(self, name: str) -> str | None:
+        """Read one secret from the environment; None when it is not set."""
+        import os
+
+        return os.environ.get(self.secret_variable(name)) or None
+
+    def masked_secret(self, name: str) -> str:
+        return masked(self.secret(name))
+
+
+class AttemptKind(models.TextChoices):
+    CHECKOUT = "checkout", _("Hosted checkout")
+    CHARGE = "charge", _("Charge of a saved method")
+    REFUND = "refund", _("Refund")
+
+
+class AttemptStatus(models.TextChoices):
+    """The provider's outcome vocabulary plus our two states before an answer."""
+
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    PENDING = "pending", _("Being confirmed")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    DECLINED = "declined", _("Declined")
+    NOT_PROCESSED = "not_processed", _("Not processed")
+    UNKNOWN = "unknown", _("Outcome unknown")
+
+
+class PaymentAttempt(models.Model):
+    """One request to a provider, recorded with its idempotency key before it is sent."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="payment_attempts")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payment_attempts",
+                                 verbose_name=_("customer"))
+    provider_account = models.ForeignKey(ProviderAccount, on_delete=models.PROTECT, related_name="attempts",
+                                         verbose_name=_("provider account"))
+    kind = models.CharField(_("kind"), max_length=16, choices=AttemptKind)
+    amount_minor = models.BigIntegerField(_("amount"))
+    currency = models.CharField(max_length=3)
+    idempotency_key = models.CharField(max_length=120, unique=True, editable=False)
+    status = models.CharField(_("status"), max_length=16, choices=AttemptStatus, default=AttemptStatus.QUEUED)
+    provider_reference = models.CharField(_("provider reference"), max_length=255, blank=True, db_index=True)
+    decline_code = models.CharField(_("decline code"), max_length=64, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    request = models.JSONField(default=dict, blank=True)  # what we sent, never card data
+    response = models.JSONField(default=dict, blank=True)  # what came back, never card data
+    line_ids = models.JSONField(default=list, blank=True)  # the receivable lines it pays, for allocation
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    settled_entry = models.OneToOneField(Entry, null=True, blank=True, on_delete=models.PROTECT,
+                                         related_name="payment_attempt", editable=False)
+
+    class Meta:
+        verbose_name = _("online payment attempt")
+        verbose_name_plural = _("online payment attempts")
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(amount_minor__gt=0), name="attempt_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount} — {self.get_status_display()}"
+
+    @property
+    def amount(self) -> Money:
+        return Money(self.amount_minor, self.currency)
+
+
+class InboundEvent(models.Model):
+    """A verified provider notification, stored once per (account, event id) so a duplicate does nothing."""
+
+    provider_account = models.ForeignKey(ProviderAccount, on_delete=models.PROTECT, related_name="events")
+    event_id = models.CharField(max_length=255)
+    payload = models.JSONField(default=dict)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, blank=True)
+    attempt = models.ForeignKey(PaymentAttempt, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="events")
+
+    class Meta:
+        verbose_name = _("provider notification")
+        verbose_name_plural = _("provider notifications")
+        constraints = [models.UniqueConstraint(fields=["provider_account", "event_id"], name="inbound_event_once")]
+
+    def __str__(self) -> str:
+        return f"{self.provider_account} {self.event_id}"
+
+
+class SandboxPayment(models.Model):
+    """The sandbox provider's own record of a payment: the provider's side, not ours.
+
+    The sandbox plays a remote provider inside Encaisse, so its state needs a
+    home that survives between requests and processes; a table is simpler to
+    inspect than the cache. Encaisse's books never read it: they learn about it
+    only through signed notifications and fetch(), as with a real provider.
+    No card number is kept, only the scenario its test card chose.
+    """
+
+    reference = models.CharField(max_length=40, unique=True)
+    account_code = models.CharField(max_length=50)
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    attempt_id = models.CharField(max_length=40)
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    description = models.CharField(max_length=255, blank=True)
+    return_url = models.CharField(max_length=500)
+    notify_url = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=16, default="open")  # open, authenticating, then an Outcome value
+    final_status = models.CharField(max_length=16, blank=True)  # what a pending payment becomes
+    decline_code = models.CharField(max_length=64, blank=True)
+    settles_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.status}"

@@ -34,13 +34,19 @@ MONEY_ACCOUNT = {
 }
 
 
-def _targets(customer: Customer, line_ids: Sequence[int] | None) -> list[tuple[EntryLine, Money]]:
-    """Open debit lines to settle, oldest due first, restricted to `line_ids` when given."""
+def _targets(customer: Customer, line_ids: Sequence[int] | None, *,
+             strict: bool = True) -> list[tuple[EntryLine, Money]]:
+    """Open debit lines to settle, oldest due first, restricted to `line_ids` when given.
+
+    `strict=False` skips chosen lines settled meanwhile instead of refusing: an
+    online payment the provider confirmed cannot be refused, what no longer
+    finds its item goes to the advance account.
+    """
     lines = open_debit_lines(customer)
     if line_ids is None:
         return lines
     chosen = [item for item in lines if item[0].pk in set(line_ids)]
-    if len(chosen) != len(set(line_ids)):
+    if strict and len(chosen) != len(set(line_ids)):
         raise PaymentRefused(reason="an item chosen is not an open item of this customer")
     return chosen
 

@@ -1,0 +1,114 @@
+"""The public pay page, its return page, and the providers' webhook endpoint.
+
+Nothing here trusts the address bar: the pay link only names the items (its
+signature checked, its expiry too), the amount is recomputed from the ledger,
+and the return page asks the provider (fetch) rather than reading the
+parameters the provider, or anyone, appended to the return URL.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from encaisse.invoicing.models import Invoice
+from encaisse.ledger.models import Account, EntryLine
+from encaisse.parties.models import Organisation
+from encaisse.payments import online
+from encaisse.payments.errors import PaymentRefused
+from encaisse.payments.models import AttemptStatus, PaymentAttempt, ProviderAccount
+from encaisse.payments.paylinks import BadPayLink, ExpiredPayLink, read_pay_link
+from encaisse.payments.providers.base import ForgedWebhook
+
+log = logging.getLogger(__name__)
+
+
+def _items(token: str):
+    """The organisation, customer, lines and invoices a pay link names; 400 tampered, 404 expired or gone."""
+    try:
+        link = read_pay_link(token)
+    except ExpiredPayLink as error:
+        raise Http404(str(error)) from error
+    organisation = Organisation.objects.filter(pk=link.organisation_id).first()
+    lines = list(EntryLine.objects.filter(pk__in=link.line_ids, organisation_id=link.organisation_id,
+                                          account__kind=Account.Kind.RECEIVABLE, debit_minor__gt=0)
+                 .select_related("party"))
+    parties = {line.party_id for line in lines}
+    if organisation is None or len(lines) != len(link.line_ids) or len(parties) != 1 or None in parties:
+        raise Http404(_("These items cannot be paid here."))
+    invoices = list(Invoice.objects.filter(entry__lines__in=lines).select_related("invoice_type__regie")
+                    .distinct().order_by("number"))
+    return link, organisation, lines[0].party, invoices
+
+
+def _accounts(organisation: Organisation, invoices: list[Invoice]) -> list[ProviderAccount]:
+    regies = {invoice.invoice_type.regie.code for invoice in invoices}
+    return [account for account in ProviderAccount.objects.filter(organisation=organisation, active=True)
+            if not account.regie_code or regies == {account.regie_code}]
+
+
+@require_http_methods(["GET", "POST"])
+def pay_page(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        link, organisation, customer, invoices = _items(token)
+    except BadPayLink:
+        return HttpResponseBadRequest(_("This payment link is not valid."))
+    due = online.due_on_lines(customer, link.line_ids)
+    accounts = _accounts(organisation, invoices)
+    error = ""
+    if request.method == "POST":
+        account = next((a for a in accounts if a.code == request.POST.get("provider")), None)
+        if account is None:
+            error = _("Choose a payment method.")
+        else:
+            numbers = ", ".join(invoice.number for invoice in invoices if invoice.number)
+            try:
+                _attempt, session = online.start_checkout(
+                    customer=customer, amount=due, line_ids=link.line_ids, provider_account=account,
+                    return_url=request.build_absolute_uri("/pay/return/") + "{attempt_id}/",
+                    notify_url=request.build_absolute_uri(f"/hooks/{account.code}/"),
+                    reference=numbers, description=f"{organisation.name} {numbers}".strip())
+            except PaymentRefused as refused:
+                error = str(refused)
+            else:
+                return HttpResponseRedirect(session.redirect_url)
+    return render(request, "pay/page.html", {
+        "organisation": organisation, "customer": customer, "invoices": invoices, "due": due,
+        "accounts": accounts, "error": error,
+    }, status=409 if error else 200)
+
+
+def pay_return(request: HttpRequest, attempt_id: str) -> HttpResponse:
+    """What became of the payment, as the provider tells it now; the URL's own parameters are ignored."""
+    attempt = get_object_or_404(PaymentAttempt.objects.select_related("provider_account", "organisation"),
+                                pk=attempt_id)
+    try:
+        attempt = online.refresh_attempt(attempt)
+    except Exception:  # the provider is unreachable: say what we know
+        log.exception("return page: fetch failed for %s", attempt.pk)
+    if attempt.status == AttemptStatus.SUCCEEDED:
+        state, message = "succeeded", _("Payment received. Thank you.")
+    elif attempt.status in (AttemptStatus.DECLINED, AttemptStatus.NOT_PROCESSED):
+        state, message = "failed", _("The payment did not go through. Nothing was taken.")
+    else:
+        state, message = "pending", _("Your payment is being confirmed. You will not be charged twice.")
+    return render(request, "pay/return.html", {"attempt": attempt, "state": state, "message": message,
+                                               "organisation": attempt.organisation})
+
+
+@csrf_exempt
+@require_POST
+def webhook(request: HttpRequest, code: str) -> HttpResponse:
+    """A provider's notification: verified on the raw body, stored once, applied; forged → 400, nothing written."""
+    try:
+        online.receive_webhook(code=code, body=request.body, headers=request.headers)
+    except ProviderAccount.DoesNotExist as error:
+        raise Http404 from error
+    except (ForgedWebhook, ValueError, KeyError):
+        return HttpResponseBadRequest("invalid notification")
+    return HttpResponse("ok")

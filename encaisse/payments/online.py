@@ -1,0 +1,283 @@
+"""Online payments: checkouts opened with a provider, their results booked once.
+
+The order of things is what keeps money safe:
+1. the attempt and its idempotency key are committed before any call, so a
+   crash or a retry reuses the key and the provider recognises the request;
+2. the provider is called outside any transaction (a slow provider never holds
+   a lock, a rollback never forgets a call that happened);
+3. results — from the call, a signed notification or fetch() — go through
+   apply_provider_result(), which locks the attempt and accepts only forward
+   transitions: a late PENDING after SUCCEEDED changes nothing, SUCCEEDED twice
+   books once (the entry key is attempt:<id>:settle).
+
+Two tabs paying the same items: both tabs get the same live attempt and the
+same hosted session (so the provider can charge once); once the items are
+paid, a new checkout for them is refused. Money the provider confirms is never
+refused: if its items were settled meanwhile (two sessions both completed), it
+is booked as an advance on 419, like an offline overpayment, for staff to
+allocate or refund.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from encaisse.core.audit import record_event
+from encaisse.core.money import Money
+from encaisse.ledger.models import Account, Journal
+from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entry, settle
+from encaisse.parties.models import Customer
+
+from .errors import PaymentRefused
+from .models import AttemptKind, AttemptStatus, InboundEvent, PaymentAttempt, ProviderAccount
+from .providers import adapter_for
+from .providers.base import CheckoutRequest, CheckoutSession, ForgedWebhook, Outcome, ProviderEvent, ProviderResult
+from .services import _plan, _targets
+
+log = logging.getLogger(__name__)
+
+S = AttemptStatus
+FINAL = {S.SUCCEEDED, S.DECLINED, S.NOT_PROCESSED}
+LIVE = {S.QUEUED, S.SENDING, S.PENDING}
+# status now → the statuses a result may move it to
+TRANSITIONS = {
+    S.QUEUED: {S.SENDING, S.PENDING, S.UNKNOWN, *FINAL},
+    S.SENDING: {S.PENDING, S.UNKNOWN, *FINAL},
+    S.PENDING: set(FINAL),
+    S.UNKNOWN: {S.PENDING, *FINAL},
+}
+
+
+def due_on_lines(customer: Customer, line_ids: Sequence[int]) -> Money:
+    """What is still open on these receivable lines of the customer, recomputed from the ledger now."""
+    targets = _targets(customer, line_ids, strict=False)
+    return sum((part for _line, part in targets), Money.zero(customer.organisation.currency))
+
+
+def start_checkout(
+    *, customer: Customer, amount: Money, line_ids: Sequence[int], provider_account: ProviderAccount,
+    return_url: str, cancel_url: str = "", notify_url: str = "", reference: str = "", description: str = "",
+    locale: str = "fr", by: Any = None,
+) -> tuple[PaymentAttempt, CheckoutSession]:
+    """Open a hosted checkout for `amount` paying `line_ids`; return the attempt and where to send the payer.
+
+    `return_url` may hold "{attempt_id}". A checkout already open for the same
+    items, amount and account is reused (same key, same session): the second
+    tab pays the first tab's session, never a second one.
+    """
+    attempt = _open_attempt(customer=customer, amount=amount, line_ids=line_ids, account=provider_account,
+                            by=by)
+    if attempt.status == S.PENDING and attempt.response.get("redirect_url"):
+        session = CheckoutSession(redirect_url=attempt.response["redirect_url"],
+                                  provider_reference=attempt.provider_reference)
+        return attempt, session
+    adapter = adapter_for(provider_account)
+    request = CheckoutRequest(
+        attempt_id=str(attempt.pk), idempotency_key=attempt.idempotency_key, amount=attempt.amount,
+        reference=reference or customer.ref, description=description or reference or customer.ref,
+        payer_email=customer.email or "", return_url=return_url.replace("{attempt_id}", str(attempt.pk)),
+        cancel_url=(cancel_url or return_url).replace("{attempt_id}", str(attempt.pk)),
+        notify_url=notify_url or f"/hooks/{provider_account.code}/", locale=locale)
+    PaymentAttempt.objects.filter(pk=attempt.pk, status=S.QUEUED).update(status=S.SENDING)
+    try:
+        session = adapter.start_checkout(request)  # outside any transaction: see the module docstring
+    except Exception:
+        log.exception("checkout %s: the adapter failed", attempt.pk)
+        apply_provider_result(attempt_id=attempt.pk, result=ProviderResult(outcome=Outcome.UNKNOWN,
+                                                                           message="adapter error"))
+        raise
+    with transaction.atomic():
+        locked = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+        locked.provider_reference = session.provider_reference
+        locked.response = {**locked.response, "redirect_url": session.redirect_url,
+                           "session": dict(session.raw)}
+        locked.answered_at = timezone.now()
+        fields = ["provider_reference", "response", "answered_at"]
+        if locked.status in (S.QUEUED, S.SENDING):
+            locked.status = S.PENDING  # waiting for the payer: the answer comes by notification or fetch
+            fields.append("status")
+        locked.save(update_fields=fields)
+    return locked, session
+
+
+@transaction.atomic
+def _open_attempt(*, customer: Customer, amount: Money, line_ids: Sequence[int], account: ProviderAccount,
+                  by: Any) -> PaymentAttempt:
+    organisation = customer.organisation
+    if not account.active or account.organisation_id != organisation.pk:
+        raise PaymentRefused(reason="this payment method is not available")
+    if amount.currency != organisation.currency:
+        raise PaymentRefused(reason=f"the organisation works in {organisation.currency}")
+    Customer.objects.select_for_update().filter(pk=customer.pk).first()  # one checkout decision at a time
+    due = due_on_lines(customer, line_ids)
+    if amount.minor <= 0 or due.minor <= 0:
+        raise PaymentRefused(reason="nothing is left to pay on these items")
+    if amount > due:
+        raise PaymentRefused(reason=f"only {due} is due on these items")
+    ids = sorted({int(pk) for pk in line_ids})
+    live = (PaymentAttempt.objects.filter(customer=customer, provider_account=account, kind=AttemptKind.CHECKOUT,
+                                          amount_minor=amount.minor, line_ids=ids, status__in=LIVE,
+                                          created_at__gte=timezone.now() - timedelta(hours=1))
+            .order_by("created_at").first())
+    if live is not None:
+        return live
+    attempt = PaymentAttempt(organisation=organisation, customer=customer, provider_account=account,
+                             kind=AttemptKind.CHECKOUT, amount_minor=amount.minor, currency=amount.currency,
+                             line_ids=ids)
+    attempt.idempotency_key = f"checkout:{attempt.pk}"
+    attempt.request = {"amount": amount.as_json(), "line_ids": ids}
+    attempt.save(force_insert=True)
+    record_event(attempt, "checkout_started", by=by, data={"amount": amount.as_json(), "account": account.code})
+    return attempt
+
+
+@transaction.atomic
+def apply_provider_result(*, attempt_id: Any, result: ProviderResult, by: Any = None) -> PaymentAttempt:
+    """Move the attempt forward by what the provider said; book the money once when it succeeded."""
+    attempt = PaymentAttempt.objects.select_for_update().select_related("customer__organisation").get(pk=attempt_id)
+    new = S(result.outcome.value)
+    if new == attempt.status or new not in TRANSITIONS.get(S(attempt.status), set()):
+        return attempt  # a late or repeated answer: what we know already is not undone
+    attempt.status = new
+    attempt.answered_at = timezone.now()
+    attempt.decline_code = result.decline_code or ""
+    attempt.message = result.message[:2000]
+    if result.provider_reference:
+        attempt.provider_reference = result.provider_reference
+    attempt.response = {**attempt.response, "last": _jsonable(result.raw)}
+    if new == S.SUCCEEDED and attempt.kind != AttemptKind.REFUND:
+        attempt.settled_entry = _book(attempt, result, by=by)
+    attempt.save()
+    record_event(attempt, f"attempt_{new}", by=by,
+                 data={"amount": attempt.amount.as_json(), "decline_code": attempt.decline_code})
+    return attempt
+
+
+def _jsonable(raw: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(dict(raw), default=str)) if raw else {}
+
+
+def _book(attempt: PaymentAttempt, result: ProviderResult, *, by: Any) -> Any:
+    """Debit the provider clearing account (467), credit the customer (411, the excess on 419), fee on 627."""
+    customer = attempt.customer
+    organisation = customer.organisation
+    amount = result.amount or attempt.amount  # the provider's figure when it gives one: that is what moved
+    if amount.currency != organisation.currency:
+        raise PaymentRefused(reason=f"the provider reported {amount.currency}")
+    Customer.objects.select_for_update().filter(pk=customer.pk).first()
+    plan = _plan(amount, _targets(customer, attempt.line_ids or None, strict=False))
+    allocated = sum((part for _line, part in plan), Money.zero(amount.currency))
+    advance = amount - allocated
+    label = f"{attempt.provider_account.name} {customer.ref} {attempt.provider_reference}".strip()[:200]
+    clearing = account_of_kind(organisation, Account.Kind.CLEARING)
+    lines = [LineDraft.signed(clearing, amount, label=label)]
+    if allocated.minor:
+        lines.append(LineDraft.signed(account_of_kind(organisation, Account.Kind.RECEIVABLE), -allocated,
+                                      party=customer, label=label))
+    if advance.minor:
+        lines.append(LineDraft.signed(account_of_kind(organisation, Account.Kind.ADVANCE), -advance,
+                                      party=customer, label=label))
+    if result.fee and result.fee.minor:
+        lines.append(LineDraft.signed(account_of_kind(organisation, Account.Kind.EXPENSE), result.fee, label=label))
+        lines.append(LineDraft.signed(clearing, -result.fee, label=label))
+    key = f"attempt:{attempt.pk}:settle"
+    entry = post_entry(organisation, EntryDraft(journal=journal_of_kind(organisation, Journal.Kind.CLEARING),
+                                                date=timezone.localdate(), label=label, lines=tuple(lines)),
+                       idempotency_key=key, by=by)
+    if allocated.minor:
+        credit = entry.lines.get(account__kind=Account.Kind.RECEIVABLE)
+        for line, part in plan:
+            settle(debit_line_id=line.pk, credit_line_id=credit.pk, amount=part,
+                   idempotency_key=f"{key}:{line.pk}", by=by)
+    record_event(attempt, "booked", by=by, data={"allocated": allocated.as_json(), "advance": advance.as_json(),
+                                                 "fee": result.fee.as_json() if result.fee else None})
+    return entry
+
+
+def _result_of(event: ProviderEvent) -> ProviderResult:
+    return ProviderResult(outcome=event.outcome, provider_reference=event.provider_reference, amount=event.amount,
+                          fee=event.fee, decline_code=event.decline_code, raw=event.raw)
+
+
+def record_inbound_event(*, account: ProviderAccount, event: ProviderEvent) -> InboundEvent:
+    """Store a verified notification once, then apply it to its attempt in a transaction of its own.
+
+    A duplicate (same account and event id) already processed does nothing. One
+    stored but not processed (a crash while applying) is applied again, which
+    is safe because apply_provider_result is idempotent.
+    """
+    attempt = _attempt_of(account, event)
+    try:
+        with transaction.atomic():
+            stored = InboundEvent.objects.create(provider_account=account, event_id=event.event_id,
+                                                 payload=_jsonable(event.raw), outcome=event.outcome.value,
+                                                 attempt=attempt)
+    except IntegrityError:
+        stored = InboundEvent.objects.get(provider_account=account, event_id=event.event_id)
+        if stored.processed_at is not None:
+            return stored
+    if attempt is not None:
+        apply_provider_result(attempt_id=attempt.pk, result=_result_of(event))
+    InboundEvent.objects.filter(pk=stored.pk).update(processed_at=timezone.now())
+    stored.refresh_from_db()
+    return stored
+
+
+def _attempt_of(account: ProviderAccount, event: ProviderEvent) -> PaymentAttempt | None:
+    attempts = PaymentAttempt.objects.filter(provider_account=account)
+    if event.attempt_id:
+        try:
+            if found := attempts.filter(pk=event.attempt_id).first():
+                return found
+        except Exception:  # not a UUID: the provider echoed something else
+            pass
+    return attempts.filter(provider_reference=event.provider_reference).first() if event.provider_reference else None
+
+
+def receive_webhook(*, code: str, body: bytes, headers: Any) -> InboundEvent | None:
+    """Verify a notification on its raw body and record it; ForgedWebhook (→ 400) writes nothing.
+
+    Raises ProviderAccount.DoesNotExist for an unknown or inactive account code.
+    """
+    account = ProviderAccount.objects.get(code=code, active=True)
+    event = adapter_for(account).parse_webhook(body, headers)
+    if event is None:
+        return None  # an event type Encaisse does not use
+    return record_inbound_event(account=account, event=event)
+
+
+def refresh_attempt(attempt: PaymentAttempt) -> PaymentAttempt:
+    """Ask the provider what became of an attempt not yet final (the return page, the periodic task)."""
+    if attempt.status in FINAL:
+        return attempt
+    result = adapter_for(attempt.provider_account).fetch(idempotency_key=attempt.idempotency_key,
+                                                         provider_reference=attempt.provider_reference or None)
+    return apply_provider_result(attempt_id=attempt.pk, result=result)
+
+
+def resolve_unknown_attempts(*, older_than_minutes: int = 5) -> dict[str, int]:
+    """Re-ask the provider about attempts still sending, pending or unknown after a while; never re-send."""
+    cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
+    counts: dict[str, int] = {}
+    waiting = (PaymentAttempt.objects.filter(status__in=[S.SENDING, S.PENDING, S.UNKNOWN], created_at__lte=cutoff)
+               .select_related("provider_account").order_by("created_at"))
+    for attempt in waiting:
+        try:
+            status = refresh_attempt(attempt).status
+        except Exception:
+            log.exception("attempt %s: fetch failed", attempt.pk)
+            status = "error"
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+__all__ = ["ForgedWebhook", "apply_provider_result", "due_on_lines", "receive_webhook", "record_inbound_event",
+           "refresh_attempt", "resolve_unknown_attempts", "start_checkout"]

@@ -1,0 +1,65 @@
+"""The sandbox's hosted payment page, served by Encaisse at /sandbox/ while it plays the provider.
+
+After each step the sandbox sends its signed notification to itself: the body
+goes through online.receive_webhook, the very path /hooks/<code>/ takes, so
+the signature is checked as for a remote provider (delivered in-process, since
+a development server may not be able to call itself over HTTP).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from encaisse.payments import online
+from encaisse.payments.models import ProviderAccount, SandboxPayment
+from encaisse.payments.providers import adapter_for
+
+log = logging.getLogger(__name__)
+
+
+def _adapter(payment: SandboxPayment):
+    return adapter_for(ProviderAccount.objects.get(code=payment.account_code))
+
+
+def notify(payment: SandboxPayment) -> None:
+    body, headers = _adapter(payment).notification(payment)
+    try:
+        online.receive_webhook(code=payment.account_code, body=body, headers=headers)
+    except Exception:  # a provider does not care whether its notification was handled
+        log.exception("sandbox notification for %s was not handled", payment.reference)
+
+
+@require_http_methods(["GET", "POST"])
+def page(request: HttpRequest, reference: str) -> HttpResponse:
+    payment = get_object_or_404(SandboxPayment, reference=reference)
+    if payment.status != "open":
+        if payment.status == "authenticating":
+            return HttpResponseRedirect(f"{request.path}confirm/")
+        return HttpResponseRedirect(payment.return_url)
+    error = ""
+    if request.method == "POST":
+        # The card number is looked up and dropped here: never stored, never logged.
+        if _adapter(payment).enter_card(payment, request.POST.get("card_number", "")):
+            if payment.status == "authenticating":
+                return HttpResponseRedirect(f"{request.path}confirm/")
+            notify(payment)
+            return HttpResponseRedirect(payment.return_url)
+        error = _("Use one of the sandbox's test cards.")
+    return render(request, "sandbox/pay.html", {"payment": payment, "error": error}, status=400 if error else 200)
+
+
+@require_http_methods(["GET", "POST"])
+def confirm(request: HttpRequest, reference: str) -> HttpResponse:
+    payment = get_object_or_404(SandboxPayment, reference=reference)
+    if payment.status != "authenticating":
+        return HttpResponseRedirect(payment.return_url)
+    if request.method == "POST":
+        _adapter(payment).authenticate(payment, approved=request.POST.get("decision") == "approve")
+        notify(payment)
+        return HttpResponseRedirect(payment.return_url)
+    return render(request, "sandbox/confirm.html", {"payment": payment})
