@@ -75,6 +75,9 @@ def pay_page(request: HttpRequest, token: str) -> HttpResponse:
                     reference=numbers, description=f"{organisation.name} {numbers}".strip())
             except PaymentRefused as refused:
                 error = str(refused)
+            except Exception:  # the provider did not answer: the attempt is kept as unknown and re-asked later
+                log.exception("pay page: checkout could not be opened")
+                error = _("The payment service did not answer. Please try again in a few minutes.")
             else:
                 return HttpResponseRedirect(session.redirect_url)
     return render(request, "pay/page.html", {

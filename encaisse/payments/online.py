@@ -45,12 +45,16 @@ log = logging.getLogger(__name__)
 S = AttemptStatus
 FINAL = {S.SUCCEEDED, S.DECLINED, S.NOT_PROCESSED}
 LIVE = {S.QUEUED, S.SENDING, S.PENDING}
-# status now → the statuses a result may move it to
+# status now → the statuses a result may move it to. SUCCEEDED is final; a success confirmed by the
+# provider after we recorded a decline or "not processed" is still booked (the money moved: refusing to
+# see it would leave it unaccounted for), with an audit event saying so.
 TRANSITIONS = {
     S.QUEUED: {S.SENDING, S.PENDING, S.UNKNOWN, *FINAL},
     S.SENDING: {S.PENDING, S.UNKNOWN, *FINAL},
     S.PENDING: set(FINAL),
     S.UNKNOWN: {S.PENDING, *FINAL},
+    S.DECLINED: {S.SUCCEEDED},
+    S.NOT_PROCESSED: {S.SUCCEEDED},
 }
 
 
@@ -144,6 +148,8 @@ def apply_provider_result(*, attempt_id: Any, result: ProviderResult, by: Any = 
     new = S(result.outcome.value)
     if new == attempt.status or new not in TRANSITIONS.get(S(attempt.status), set()):
         return attempt  # a late or repeated answer: what we know already is not undone
+    if attempt.status in FINAL:
+        record_event(attempt, "late_success", by=by, data={"was": attempt.status})
     attempt.status = new
     attempt.answered_at = timezone.now()
     attempt.decline_code = result.decline_code or ""

@@ -283,3 +283,83 @@ def test_a_checkout_for_more_than_is_due_or_another_organisations_account_is_ref
     with pytest.raises(PaymentRefused):
         checkout(customer, invoice, sandbox)
     assert PaymentAttempt.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_success_confirmed_after_a_recorded_decline_is_still_booked(customer, invoice, sandbox):
+    attempt, _session = checkout(customer, invoice, sandbox)
+    online.apply_provider_result(attempt_id=attempt.pk, result=ProviderResult(outcome=Outcome.DECLINED))
+
+    online.apply_provider_result(attempt_id=attempt.pk, result=ProviderResult(outcome=Outcome.SUCCEEDED))
+
+    attempt.refresh_from_db()
+    assert attempt.status == "succeeded"
+    assert amount_due(invoice) == eur("0.00")
+
+
+@pytest.mark.django_db
+def test_a_checkout_whose_answer_was_lost_is_unknown_and_fetch_finds_it_by_its_key(customer, invoice, sandbox,
+                                                                                    monkeypatch):
+    from encaisse.payments.providers.sandbox import SandboxProvider
+
+    opened = SandboxProvider.start_checkout
+
+    def lost_answer(self, request):
+        opened(self, request)  # the provider opened the session...
+        raise TimeoutError("read timed out")  # ...but its answer never came back
+
+    monkeypatch.setattr(SandboxProvider, "start_checkout", lost_answer)
+    with pytest.raises(TimeoutError):
+        checkout(customer, invoice, sandbox)
+    attempt = PaymentAttempt.objects.get()
+    assert attempt.status == "unknown"
+
+    online.resolve_unknown_attempts(older_than_minutes=0)
+
+    attempt.refresh_from_db()
+    assert attempt.status == "pending"  # the session exists, opened under the key stored first
+    assert attempt.provider_reference == SandboxPayment.objects.get().reference
+
+
+@pytest.mark.django_db
+def test_a_stale_sandbox_notification_is_refused(client, customer, invoice, sandbox, monkeypatch):
+    attempt, _session = checkout(customer, invoice, sandbox)
+    payment = SandboxPayment.objects.get(reference=attempt.provider_reference)
+    payment.status = "succeeded"
+    body, headers = adapter_for(sandbox).notification(payment)
+    import time
+
+    later = time.time() + 301
+    monkeypatch.setattr(time, "time", lambda: later)  # replayed five minutes and a second later
+
+    response = client.post(f"/hooks/{sandbox.code}/", body, content_type="application/json",
+                           HTTP_X_SANDBOX_SIGNATURE=headers["X-Sandbox-Signature"])
+
+    assert response.status_code == 400
+    assert InboundEvent.objects.count() == 0
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_same_success_arriving_twice_at_once_books_once(customer, invoice, sandbox):
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from django.db import connection
+
+    attempt, _session = checkout(customer, invoice, sandbox)
+    together = Barrier(2)
+
+    def succeed(_n: int) -> None:
+        together.wait()
+        try:
+            online.apply_provider_result(attempt_id=attempt.pk, result=ProviderResult(outcome=Outcome.SUCCEEDED))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(succeed, [1, 2]))
+
+    assert settle_entries(attempt) == 1
+    assert amount_due(invoice) == eur("0.00")
+    assert advance_balance(customer) == eur("0.00")

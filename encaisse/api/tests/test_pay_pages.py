@@ -141,3 +141,20 @@ def test_pay_link_command_prints_the_path_and_amount_due(invoice, client):
     assert data["amount_due"] == "60.00"
     assert client.get(data["path"]).status_code == 200
     assert amount_due(invoice) == Money(6000, "EUR")  # printing a link changes nothing
+
+
+@pytest.mark.django_db
+def test_a_provider_that_does_not_answer_leaves_the_payer_on_the_page_and_the_attempt_unknown(client, invoice, sandbox,
+                                                                                              monkeypatch):
+    from encaisse.payments.providers.sandbox import SandboxProvider
+
+    def down(self, request):
+        raise ConnectionError("provider down")
+
+    monkeypatch.setattr(SandboxProvider, "start_checkout", down)
+
+    response = client.post(link_for(invoice), {"provider": sandbox.code}, HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 409
+    assert "did not answer" in response.content.decode()
+    assert PaymentAttempt.objects.get().status == "unknown"  # re-asked by the periodic task, never re-sent

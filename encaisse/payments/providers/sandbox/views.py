@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from encaisse.core.money import Money
 from encaisse.payments import online
 from encaisse.payments.models import ProviderAccount, SandboxPayment
 from encaisse.payments.providers import adapter_for
@@ -50,7 +51,9 @@ def page(request: HttpRequest, reference: str) -> HttpResponse:
             notify(payment)
             return HttpResponseRedirect(payment.return_url)
         error = _("Use one of the sandbox's test cards.")
-    return render(request, "sandbox/pay.html", {"payment": payment, "error": error}, status=400 if error else 200)
+    return render(request, "sandbox/pay.html",
+                  {"payment": payment, "amount": Money(payment.amount_minor, payment.currency), "error": error},
+                  status=400 if error else 200)
 
 
 @require_http_methods(["GET", "POST"])
