@@ -23,6 +23,7 @@ from encaisse.payments import online
 from encaisse.payments.errors import PaymentRefused
 from encaisse.payments.models import AttemptStatus, PaymentAttempt, ProviderAccount
 from encaisse.payments.paylinks import BadPayLink, ExpiredPayLink, read_pay_link
+from encaisse.payments.providers import BUILDERS
 from encaisse.payments.providers.base import ForgedWebhook
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,8 @@ def _items(token: str):
 
 def _accounts(organisation: Organisation, invoices: list[Invoice]) -> list[ProviderAccount]:
     regies = {invoice.invoice_type.regie.code for invoice in invoices}
-    return [account for account in ProviderAccount.objects.filter(organisation=organisation, active=True)
-            if not account.regie_code or regies == {account.regie_code}]
+    usable = ProviderAccount.objects.filter(organisation=organisation, active=True, provider__in=list(BUILDERS))
+    return [account for account in usable if not account.regie_code or regies == {account.regie_code}]
 
 
 @require_http_methods(["GET", "POST"])

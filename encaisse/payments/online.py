@@ -75,13 +75,13 @@ def start_checkout(
     items, amount and account is reused (same key, same session): the second
     tab pays the first tab's session, never a second one.
     """
+    adapter = adapter_for(provider_account)  # a provider with no adapter fails here, before any attempt exists
     attempt = _open_attempt(customer=customer, amount=amount, line_ids=line_ids, account=provider_account,
                             by=by)
     if attempt.status == S.PENDING and attempt.response.get("redirect_url"):
         session = CheckoutSession(redirect_url=attempt.response["redirect_url"],
                                   provider_reference=attempt.provider_reference)
         return attempt, session
-    adapter = adapter_for(provider_account)
     request = CheckoutRequest(
         attempt_id=str(attempt.pk), idempotency_key=attempt.idempotency_key, amount=attempt.amount,
         reference=reference or customer.ref, description=description or reference or customer.ref,

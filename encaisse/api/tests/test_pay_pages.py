@@ -158,3 +158,27 @@ def test_a_provider_that_does_not_answer_leaves_the_payer_on_the_page_and_the_at
     assert response.status_code == 409
     assert "did not answer" in response.content.decode()
     assert PaymentAttempt.objects.get().status == "unknown"  # re-asked by the periodic task, never re-sent
+
+
+@pytest.mark.django_db
+def test_an_account_whose_provider_has_no_adapter_yet_is_not_offered(client, invoice, sandbox, org):
+    ProviderAccount.objects.create(organisation=org, provider="ogone", code="pressing-ogone", name="Ogone account")
+
+    page = client.get(link_for(invoice)).content.decode()
+    refused = client.post(link_for(invoice), {"provider": "pressing-ogone"})
+
+    assert "Ogone account" not in page
+    assert refused.status_code == 409
+    assert PaymentAttempt.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_pay_link_command_refuses_an_unknown_or_paid_invoice(invoice, customer, clerk):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no posted invoice"):
+        call_command("pay-link", "F-0000-99999", stdout=StringIO())
+    record_offline_payment(customer=customer, method=OfflineMethod.CASH, amount=eur("60.00"), received_on=MARCH_2,
+                           by=clerk)
+    with pytest.raises(CommandError, match="nothing left to pay"):
+        call_command("pay-link", invoice.number, stdout=StringIO())
