@@ -23,7 +23,7 @@ from encaisse.payments import online
 from encaisse.payments.errors import PaymentRefused
 from encaisse.payments.models import AttemptStatus, PaymentAttempt, ProviderAccount
 from encaisse.payments.paylinks import BadPayLink, ExpiredPayLink, read_pay_link
-from encaisse.payments.providers import BUILDERS
+from encaisse.payments.providers import BUILDERS, adapter_for
 from encaisse.payments.providers.base import ForgedWebhook
 
 log = logging.getLogger(__name__)
@@ -47,10 +47,20 @@ def _items(token: str):
     return link, organisation, lines[0].party, invoices
 
 
+def _configured(account: ProviderAccount) -> bool:
+    """An account is offered only when its adapter can be built (an adapter exists and its secrets are set)."""
+    try:
+        adapter_for(account)
+    except LookupError:  # no adapter for the provider, or MissingSecret
+        return False
+    return True
+
+
 def _accounts(organisation: Organisation, invoices: list[Invoice]) -> list[ProviderAccount]:
     regies = {invoice.invoice_type.regie.code for invoice in invoices}
     usable = ProviderAccount.objects.filter(organisation=organisation, active=True, provider__in=list(BUILDERS))
-    return [account for account in usable if not account.regie_code or regies == {account.regie_code}]
+    return [account for account in usable
+            if (not account.regie_code or regies == {account.regie_code}) and _configured(account)]
 
 
 @require_http_methods(["GET", "POST"])

@@ -257,7 +257,15 @@ def receive_webhook(*, code: str, body: bytes, headers: Any) -> InboundEvent | N
     event = adapter_for(account).parse_webhook(body, headers)
     if event is None:
         return None  # an event type Encaisse does not use
-    return record_inbound_event(account=account, event=event)
+    stored = record_inbound_event(account=account, event=event)
+    # Some notifications only say "look": PayFiP's carries no result at all and PayPal's ORDER.APPROVED
+    # needs the capture that fetch() makes. Ask now (outside any transaction) rather than at the next sweep.
+    if event.outcome == Outcome.PENDING and stored.attempt_id is not None:
+        try:
+            refresh_attempt(stored.attempt)
+        except Exception:  # the notification is stored; the periodic sweep asks again
+            log.exception("attempt %s: fetch after notification failed", stored.attempt_id)
+    return stored
 
 
 def refresh_attempt(attempt: PaymentAttempt) -> PaymentAttempt:

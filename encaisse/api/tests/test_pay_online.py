@@ -1,8 +1,10 @@
 """Online payments through the sandbox provider: checkout, notifications, fetch, booking once."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+import time_machine
+from django.utils import timezone
 
 from encaisse.core.money import Money
 from encaisse.invoicing.models import Invoice
@@ -113,13 +115,16 @@ def test_card_3220_asks_for_confirmation_first(client, customer, invoice, sandbo
                                                     (CARD_PENDING_KO, "declined", "60.00")])
 def test_cards_0077_and_0085_stay_pending_until_the_periodic_fetch(client, customer, invoice, sandbox, card, final,
                                                                     due):
+    sandbox.settings = {"settle_after_seconds": 60}  # the provider decides a minute later
+    sandbox.save()
     attempt, session = checkout(customer, invoice, sandbox)
-    pay(client, session, card)
+    pay(client, session, card)  # the pending notification is fetched at once: still pending
     attempt.refresh_from_db()
     assert attempt.status == "pending"
     assert amount_due(invoice) == eur("60.00")
 
-    counts = online.resolve_unknown_attempts(older_than_minutes=0)
+    with time_machine.travel(timezone.now() + timedelta(minutes=2)):
+        counts = online.resolve_unknown_attempts(older_than_minutes=0)
 
     attempt.refresh_from_db()
     assert counts == {final: 1}

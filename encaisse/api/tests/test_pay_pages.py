@@ -161,7 +161,8 @@ def test_a_provider_that_does_not_answer_leaves_the_payer_on_the_page_and_the_at
 
 
 @pytest.mark.django_db
-def test_an_account_whose_provider_has_no_adapter_yet_is_not_offered(client, invoice, sandbox, org):
+def test_an_account_whose_secrets_are_not_set_is_not_offered(client, invoice, sandbox, org, monkeypatch):
+    monkeypatch.delenv("ENCAISSE_PROVIDER_PRESSING_OGONE_SHA_IN", raising=False)
     ProviderAccount.objects.create(organisation=org, provider="ogone", code="pressing-ogone", name="Ogone account")
 
     page = client.get(link_for(invoice)).content.decode()

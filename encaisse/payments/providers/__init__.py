@@ -13,15 +13,42 @@ from typing import TYPE_CHECKING, Any
 from django.utils.crypto import salted_hmac
 
 from .base import PaymentProvider
+from .ogone import OgoneProvider
+from .payfip import PayFiPProvider
+from .paypal import PayPalProvider
 from .sandbox import SandboxProvider
+from .stripe import StripeProvider
 
 if TYPE_CHECKING:
     from encaisse.payments.models import ProviderAccount
 
 PROVIDERS: dict[str, type] = {
-    "sandbox": SandboxProvider,
-    # "stripe", "paypal", "payfip", "ogone" join here once their adapters land, each with a builder below.
+    SandboxProvider.code: SandboxProvider,
+    StripeProvider.code: StripeProvider,
+    PayPalProvider.code: PayPalProvider,
+    PayFiPProvider.code: PayFiPProvider,
+    OgoneProvider.code: OgoneProvider,
 }
+
+
+class MissingSecret(LookupError):
+    """A provider account lacks a secret: its environment variable is named so an operator can set it."""
+
+
+def _required(account: ProviderAccount, name: str) -> str:
+    value = account.secret(name)
+    if not value:
+        raise MissingSecret(f"set {account.secret_variable(name)} for the provider account {account.code!r}")
+    return value
+
+
+def _common(account: ProviderAccount) -> dict[str, Any]:
+    """Non-secret options every adapter takes: the API address (a fake server in tests) and the timeout."""
+    options = account.settings or {}
+    common: dict[str, Any] = {"timeout_seconds": float(options.get("timeout_seconds", 10.0))}
+    if options.get("api_base"):
+        common["api_base"] = options["api_base"]
+    return common
 
 
 def sandbox_secret(account: ProviderAccount) -> str:
@@ -39,8 +66,36 @@ def _sandbox(account: ProviderAccount) -> Any:
                            fee_minor=int(options.get("fee_minor", 0)))
 
 
+def _stripe(account: ProviderAccount) -> Any:
+    return StripeProvider(secret_key=_required(account, "SECRET_KEY"),
+                          webhook_secret=_required(account, "WEBHOOK_SECRET"), **_common(account))
+
+
+def _paypal(account: ProviderAccount) -> Any:
+    return PayPalProvider(client_id=_required(account, "CLIENT_ID"), client_secret=_required(account, "CLIENT_SECRET"),
+                          webhook_id=(account.settings or {}).get("webhook_id", ""), **_common(account))
+
+
+def _payfip(account: ProviderAccount) -> Any:
+    options = account.settings or {}
+    return PayFiPProvider(client_number=str(options.get("client_number", "")),
+                          environment=options.get("environment", "production"), **_common(account))
+
+
+def _ogone(account: ProviderAccount) -> Any:
+    options = account.settings or {}
+    return OgoneProvider(pspid=str(options.get("pspid", "")), sha_in=_required(account, "SHA_IN"),
+                         sha_out=_required(account, "SHA_OUT"), api_user=str(options.get("api_user", "")),
+                         api_password=_required(account, "API_PASSWORD"),
+                         hash_algorithm=options.get("hash_algorithm", "SHA-512"), **_common(account))
+
+
 BUILDERS: dict[str, Callable[[ProviderAccount], Any]] = {
     "sandbox": _sandbox,
+    "stripe": _stripe,
+    "paypal": _paypal,
+    "payfip": _payfip,
+    "ogone": _ogone,
 }
 
 
