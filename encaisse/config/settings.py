@@ -118,6 +118,8 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+# Where payers and customers reach this installation: pay links and emails carry full addresses.
+ENCAISSE_BASE_URL = os.environ.get("ENCAISSE_BASE_URL", "http://127.0.0.1:8000")
 
 # Background work: a database-backed queue in the application's own database,
 # so a task enqueued inside a transaction is committed (or not) with it.

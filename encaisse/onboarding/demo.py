@@ -23,6 +23,7 @@ from encaisse.invoicing.services import add_line, create_draft, issue_credit_not
 from encaisse.ledger.models import Account, Journal
 from encaisse.ledger.services import account_of_kind, journal_of_kind
 from encaisse.parties.models import Customer, Membership, Organisation
+from encaisse.payments.models import ProviderAccount
 from encaisse.usage.models import Partner, ServiceMapping
 from encaisse.usage.services import import_usage_file
 
@@ -160,6 +161,9 @@ def _load_pressing(today: date) -> Organisation:
     _invoice(customers["C010"], standard, [(duvet, "4"), (trousers, "6")], by=user, issued_on=days_ago(12))
     _invoice(customers["C001"], standard, [(shirt, "3"), (trousers, "1")], by=user, issued_on=days_ago(5))
     _invoice(customers["C009"], standard, [(suit, "1")], by=user, issued_on=days_ago(2))
+    # Card payments through the built-in sandbox (test cards, no real money): pay links work out of the box.
+    ProviderAccount.objects.create(organisation=organisation, provider="sandbox", code="demo-sandbox",
+                                   name="Carte bancaire (bac à sable)", settings={"settle_after_seconds": 30})
     # A partner laundry whose monthly file becomes drafts: its format is detected, not declared.
     partner = Partner.objects.create(organisation=organisation, code="lavande", name="Blanchisserie Lavande",
                                      invoice_type=standard, price_source=Partner.PriceSource.FILE)

@@ -3,6 +3,7 @@
 import json
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from encaisse.invoicing.models import Invoice
@@ -37,8 +38,10 @@ class Command(BaseCommand):
         line = invoice.entry.lines.get(account__kind=Account.Kind.RECEIVABLE)
         path = pay_link(organisation_id=invoice.organisation_id, line_ids=[line.pk], amount=due,
                         expires_in_days=options["days"])
+        url = settings.ENCAISSE_BASE_URL.rstrip("/") + path  # the payer opens it from an email: a full address
         if options["json"]:
             self.stdout.write(json.dumps({"invoice": invoice.number, "amount_due": due.as_json(),
-                                          "currency": due.currency, "path": path, "expires_in_days": options["days"]}))
+                                          "currency": due.currency, "path": path, "url": url,
+                                          "expires_in_days": options["days"]}))
         else:
-            self.stdout.write(f"{invoice.number}  {due}  {path}")
+            self.stdout.write(f"{invoice.number}  {due}  {url}")
