@@ -56,7 +56,7 @@ def sandbox_secret(account: ProviderAccount) -> str:
 
     The derived secret lets a demo run with no configuration; it is still never stored.
     """
-    return account.secret("SECRET") or salted_hmac("encaisse.sandbox", account.code).hexdigest()
+    return account.secret("SECRET") or salted_hmac("encaisse.sandbox", account.code, algorithm="sha256").hexdigest()
 
 
 def _sandbox(account: ProviderAccount) -> Any:
