@@ -102,7 +102,8 @@ def _raw_posting_baseline(workdir: Path, count: int, schema: list[str]) -> float
     now = "2026-03-01 10:00:00"
     day = BENCH_DAY.isoformat()
     due = (BENCH_DAY + timedelta(days=30)).isoformat()
-    invoice_lines = (("Service", 3, 4.505, 1352, 1), ("Delivery", 1, 12.0, 1200, 2), ("Books", 2.5, 7.99, 1998, 3))
+    invoice_lines = (("Service", "3", "4.505", 1352, 1), ("Delivery", "1", "12.00", 1200, 2),
+                     ("Books", "2.5", "7.99", 1998, 3))
     rows = {
         "invoicing_invoice": (
             ("id", "kind", "status", "number", "issued_on", "due_on", "currency", "customer_reference", "notes",
@@ -112,9 +113,9 @@ def _raw_posting_baseline(workdir: Path, count: int, schema: list[str]) -> float
               n, 3 * n, 1) for n in range(1, count + 1)],
         ),
         "invoicing_invoiceline": (
-            ("id", "position", "label", "quantity", "unit", "unit_price", "net_minor", "source", "invoice_id",
-             "revenue_account_id", "vat_rate_id"),
-            [(3 * n + k, k + 1, label, qty, "u", price, net, "manual", n, 7, rate)
+            ("id", "position", "label", "quantity", "unit", "unit_price", "net_minor", "source", "source_key",
+             "invoice_id", "revenue_account_id", "vat_rate_id"),
+            [(3 * n + k, k + 1, label, qty, "u", price, net, "manual", "", n, 7, rate)
              for n in range(1, count + 1) for k, (label, qty, price, net, rate) in enumerate(invoice_lines)],
         ),
         "ledger_entry": (
