@@ -41,7 +41,7 @@ def test_the_pay_page_shows_the_organisation_the_invoice_and_the_amount_due_now(
     assert response.status_code == 200
     assert "Pressing du Centre" in page
     assert invoice.number in page
-    assert str(eur("40.00")) in page  # 60.00 − 20.00 paid in cash since: recomputed, not the link's 60.00
+    assert "€40.00" in page  # 60.00 − 20.00 paid in cash since: recomputed, not the link's 60.00
     assert sandbox.name in page
 
 
@@ -183,3 +183,12 @@ def test_pay_link_command_refuses_an_unknown_or_paid_invoice(invoice, customer, 
                            by=clerk)
     with pytest.raises(CommandError, match="nothing left to pay"):
         call_command("pay-link", invoice.number, stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_the_pay_page_speaks_french_by_default_with_french_amounts(client, invoice, sandbox):
+    page = client.get(link_for(invoice)).content.decode()
+
+    assert '<html lang="fr">' in page
+    assert "60,00\u00a0€" in page  # babel's fr_FR: decimal comma, no-break space before the sign
+    assert 'name="viewport"' in page  # usable on a phone

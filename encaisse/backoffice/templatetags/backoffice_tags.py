@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 from django import template
-from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from encaisse.core.money import Money
+from encaisse.core.templatetags.money import current_locale
+from encaisse.core.templatetags.money import money as format_money
 
 register = template.Library()
 
-# babel needs a territory for currency formats; the UI languages map to these.
-_LOCALES = {"fr": "fr_FR", "en": "en_GB"}
-
-
-def current_locale() -> str:
-    language = (translation.get_language() or "fr").split("-")[0]
-    return _LOCALES.get(language, "fr_FR")
-
-
-def format_money(amount: Money | None) -> str:
-    """Format an amount for the current language (French: 1 234,56 € with U+202F); empty for None."""
-    if amount is None:
-        return ""
-    return amount.format(current_locale())
+__all__ = ["current_locale", "format_money"]
 
 
 @register.filter
