@@ -135,13 +135,3 @@ def balances_overview(organisation: Organisation, *, today: date) -> list[Custom
         for pk, ref, name in Customer.objects.filter(organisation=organisation).order_by("name", "pk")
         .values_list("pk", "ref", "name")
     ]
-
-
-def trial_balance(organisation: Organisation) -> dict[str, int]:
-    """Debits minus credits per account code: the books balance when these sum to zero."""
-    return dict(
-        EntryLine.objects.filter(organisation=organisation)
-        .values("account__code").annotate(b=Sum("debit_minor") - Sum("credit_minor"))
-        .values_list("account__code", "b")
-    )
-

@@ -17,7 +17,6 @@ from datetime import date
 from typing import Any
 
 from django.db import router, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from encaisse.core.audit import record_event
@@ -30,6 +29,7 @@ from encaisse.parties.models import Customer, Organisation
 from .chart import DEFAULT_ACCOUNTS, DEFAULT_JOURNALS
 from .errors import EmptyEntry, ForeignAccount, PeriodClosed, SettlementRefused, UnbalancedEntry
 from .models import Account, Entry, EntryLine, FiscalYear, Journal, LedgerHead, Period, Settlement
+from .selectors import open_amount
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -260,14 +260,6 @@ def reverse_entry(*, entry: Entry, on: date, label: str, idempotency_key: str, b
     return post_entry(entry.organisation, draft, idempotency_key=idempotency_key, by=by)
 
 
-def settled_on_debit(line: EntryLine) -> int:
-    return Settlement.objects.filter(debit_line=line).aggregate(s=Sum("amount_minor"))["s"] or 0
-
-
-def settled_on_credit(line: EntryLine) -> int:
-    return Settlement.objects.filter(credit_line=line).aggregate(s=Sum("amount_minor"))["s"] or 0
-
-
 @transaction.atomic
 def settle(
     *, debit_line_id: int, credit_line_id: int, amount: Money | None = None, idempotency_key: str, by: Any = None
@@ -294,9 +286,7 @@ def settle(
         raise SettlementRefused(reason="not the same currency")
     if debit.debit_minor <= 0 or credit.credit_minor <= 0:
         raise SettlementRefused(reason="a debit line and a credit line are needed")
-    open_debit = debit.debit_minor - settled_on_debit(debit)
-    open_credit = credit.credit_minor - settled_on_credit(credit)
-    available = min(open_debit, open_credit)
+    available = min(open_amount(debit).minor, open_amount(credit).minor)
     wanted = available if amount is None else amount.minor
     if wanted > available:
         raise SettlementRefused(reason=f"only {Money(available, debit.currency)} is open on both lines")

@@ -2,7 +2,6 @@
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
-from stdnum import iso11649
 from stdnum.eu import at_02 as creditor_identifier  # the SEPA creditor identifier (AT-02 in the rulebook)
 from stdnum.eu import vat
 from stdnum.exceptions import ValidationError as StdnumError
@@ -30,10 +29,6 @@ def validate_vat(value: str) -> None:
 
 def validate_creditor_id(value: str) -> None:
     _check(creditor_identifier, value, _("%(value)s is not a valid SEPA creditor identifier (ICS)."))
-
-
-def validate_rf_reference(value: str) -> None:
-    _check(iso11649, value, _("%(value)s is not a valid RF creditor reference."))
 
 
 def compact(module_name: str, value: str) -> str:

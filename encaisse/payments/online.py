@@ -31,14 +31,14 @@ from django.utils import timezone
 from encaisse.core.audit import record_event
 from encaisse.core.money import Money
 from encaisse.ledger.models import Account, Journal
-from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entry, settle
+from encaisse.ledger.services import LineDraft, account_of_kind, journal_of_kind
 from encaisse.parties.models import Customer
 
 from .errors import PaymentRefused
 from .models import AttemptKind, AttemptStatus, InboundEvent, PaymentAttempt, ProviderAccount
 from .providers import adapter_for
 from .providers.base import CheckoutRequest, CheckoutSession, ForgedWebhook, Outcome, ProviderEvent, ProviderResult
-from .services import _plan, _targets
+from .services import book_receipt, items_to_settle
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ TRANSITIONS = {
 
 def due_on_lines(customer: Customer, line_ids: Sequence[int]) -> Money:
     """What is still open on these receivable lines of the customer, recomputed from the ledger now."""
-    targets = _targets(customer, line_ids, strict=False)
+    targets = items_to_settle(customer, line_ids, strict=False)
     return sum((part for _line, part in targets), Money.zero(customer.organisation.currency))
 
 
@@ -178,31 +178,19 @@ def _book(attempt: PaymentAttempt, result: ProviderResult, *, by: Any) -> Any:
     amount = result.amount or attempt.amount  # the provider's figure when it gives one: that is what moved
     if amount.currency != organisation.currency:
         raise PaymentRefused(reason=f"the provider reported {amount.currency}")
-    Customer.objects.select_for_update().filter(pk=customer.pk).first()
-    plan = _plan(amount, _targets(customer, attempt.line_ids or None, strict=False))
-    allocated = sum((part for _line, part in plan), Money.zero(amount.currency))
-    advance = amount - allocated
     label = f"{attempt.provider_account.name} {customer.ref} {attempt.provider_reference}".strip()[:200]
     clearing = account_of_kind(organisation, Account.Kind.CLEARING)
-    lines = [LineDraft.signed(clearing, amount, label=label)]
-    if allocated.minor:
-        lines.append(LineDraft.signed(account_of_kind(organisation, Account.Kind.RECEIVABLE), -allocated,
-                                      party=customer, label=label))
-    if advance.minor:
-        lines.append(LineDraft.signed(account_of_kind(organisation, Account.Kind.ADVANCE), -advance,
-                                      party=customer, label=label))
+    fee_lines = ()
     if result.fee and result.fee.minor:
-        lines.append(LineDraft.signed(account_of_kind(organisation, Account.Kind.EXPENSE), result.fee, label=label))
-        lines.append(LineDraft.signed(clearing, -result.fee, label=label))
-    key = f"attempt:{attempt.pk}:settle"
-    entry = post_entry(organisation, EntryDraft(journal=journal_of_kind(organisation, Journal.Kind.CLEARING),
-                                                date=timezone.localdate(), label=label, lines=tuple(lines)),
-                       idempotency_key=key, by=by)
-    if allocated.minor:
-        credit = entry.lines.get(account__kind=Account.Kind.RECEIVABLE)
-        for line, part in plan:
-            settle(debit_line_id=line.pk, credit_line_id=credit.pk, amount=part,
-                   idempotency_key=f"{key}:{line.pk}", by=by)
+        fee_lines = (LineDraft.signed(account_of_kind(organisation, Account.Kind.EXPENSE), result.fee, label=label),
+                     LineDraft.signed(clearing, -result.fee, label=label))
+    # A payment the provider confirmed is never refused: items paid meanwhile are skipped (strict=False)
+    # and what no longer finds its item stays the customer's on 419.
+    entry, allocated, advance = book_receipt(
+        customer=customer, amount=amount, money_account=clearing,
+        journal=journal_of_kind(organisation, Journal.Kind.CLEARING), on=timezone.localdate(), label=label,
+        key=f"attempt:{attempt.pk}:settle", line_ids=attempt.line_ids or None, strict=False,
+        extra_lines=fee_lines, by=by)
     record_event(attempt, "booked", by=by, data={"allocated": allocated.as_json(), "advance": advance.as_json(),
                                                  "fee": result.fee.as_json() if result.fee else None})
     return entry

@@ -13,10 +13,12 @@ from datetime import date
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Sum
+from django.db.models.functions import Coalesce
 
 from encaisse.core.audit import record_event
 from encaisse.core.money import Money
-from encaisse.ledger.models import Account, EntryLine, Journal
+from encaisse.ledger.models import Account, Entry, EntryLine, Journal
 from encaisse.ledger.selectors import open_debit_lines
 from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entry, settle
 from encaisse.parties.models import Customer
@@ -34,7 +36,7 @@ MONEY_ACCOUNT = {
 }
 
 
-def _targets(customer: Customer, line_ids: Sequence[int] | None, *,
+def items_to_settle(customer: Customer, line_ids: Sequence[int] | None, *,
              strict: bool = True) -> list[tuple[EntryLine, Money]]:
     """Open debit lines to settle, oldest due first, restricted to `line_ids` when given.
 
@@ -51,7 +53,7 @@ def _targets(customer: Customer, line_ids: Sequence[int] | None, *,
     return chosen
 
 
-def _plan(amount: Money, targets: list[tuple[EntryLine, Money]]) -> list[tuple[EntryLine, Money]]:
+def plan_allocation(amount: Money, targets: list[tuple[EntryLine, Money]]) -> list[tuple[EntryLine, Money]]:
     plan, left = [], amount
     for line, open_amount in targets:
         if left.minor <= 0:
@@ -60,6 +62,45 @@ def _plan(amount: Money, targets: list[tuple[EntryLine, Money]]) -> list[tuple[E
         plan.append((line, part))
         left = left - part
     return plan
+
+
+def book_receipt(
+    *, customer: Customer, amount: Money, money_account: Account, journal: Journal, on: date, label: str, key: str,
+    line_ids: Sequence[int] | None = None, strict: bool = True, extra_lines: Sequence[LineDraft] = (), by: Any = None,
+) -> tuple[Entry, Money, Money]:
+    """Book money received from a customer and settle what it pays; return (entry, allocated, advance).
+
+    Debits `money_account`, credits 411 for what settles the customer's open
+    items (oldest due first, or `line_ids`) and 419 for the rest, in one entry
+    keyed `key`, then settles the items. The customer row is locked first, so
+    two receipts for one customer never settle an item twice. Every way money
+    comes in (offline payment, provider payment) goes through here.
+    """
+    Customer.objects.select_for_update().filter(pk=customer.pk).first()
+    plan = plan_allocation(amount, items_to_settle(customer, line_ids, strict=strict))
+    allocated = sum((part for _line, part in plan), Money.zero(amount.currency))
+    advance = amount - allocated
+    organisation = customer.organisation
+    lines = [LineDraft.signed(money_account, amount, label=label)]
+    if allocated.minor:
+        lines.append(LineDraft.signed(account_of_kind(organisation, Account.Kind.RECEIVABLE), -allocated,
+                                      party=customer, label=label))
+    if advance.minor:
+        lines.append(LineDraft.signed(account_of_kind(organisation, Account.Kind.ADVANCE), -advance,
+                                      party=customer, label=label))
+    entry = post_entry(organisation, EntryDraft(journal=journal, date=on, label=label,
+                                                lines=(*lines, *extra_lines)), idempotency_key=key, by=by)
+    _settle_plan(entry, plan, key=key, by=by)
+    return entry, allocated, advance
+
+
+def _settle_plan(entry: Entry, plan: list[tuple[EntryLine, Money]], *, key: str, by: Any) -> None:
+    if not plan:
+        return
+    credit = entry.lines.get(account__kind=Account.Kind.RECEIVABLE)
+    for line, part in plan:
+        settle(debit_line_id=line.pk, credit_line_id=credit.pk, amount=part, idempotency_key=f"{key}:settle:{line.pk}",
+               by=by)
 
 
 @transaction.atomic
@@ -84,42 +125,27 @@ def record_offline_payment(
     key = idempotency_key or f"payment:{customer.pk}:{method}:{received_on}:{amount.minor}:{reference}{cheque_number}"
     if existing := Payment.objects.filter(organisation=organisation, idempotency_key=key).first():
         return existing
-    Customer.objects.select_for_update().filter(pk=customer.pk).first()  # one allocation per customer at a time
-    plan = _plan(amount, _targets(customer, line_ids))
-    allocated = sum((part for _line, part in plan), Money.zero(amount.currency))
-    advance = amount - allocated
     account_kind, journal_kind = MONEY_ACCOUNT[OfflineMethod(method)]
     label = f"{OfflineMethod(method).label} {customer.ref} {reference or cheque_number}".strip()
-    lines = [LineDraft.signed(account_of_kind(organisation, account_kind), amount, label=label)]
-    if allocated.minor:
-        lines.append(LineDraft.signed(account_of_kind(organisation, Account.Kind.RECEIVABLE), -allocated,
-                                      party=customer, label=label))
-    if advance.minor:
-        lines.append(LineDraft.signed(account_of_kind(organisation, Account.Kind.ADVANCE), -advance,
-                                      party=customer, label=label))
-    entry = post_entry(organisation, EntryDraft(journal=journal_of_kind(organisation, journal_kind),
-                                                date=received_on, label=label, lines=tuple(lines)),
-                       idempotency_key=key, by=by)
+    entry, allocated, advance = book_receipt(
+        customer=customer, amount=amount, money_account=account_of_kind(organisation, account_kind),
+        journal=journal_of_kind(organisation, journal_kind), on=received_on, label=label, key=key,
+        line_ids=line_ids, by=by)
     payment = Payment.objects.create(
         organisation=organisation, customer=customer, method=method, amount_minor=amount.minor,
         currency=amount.currency, received_on=received_on, reference=reference, cheque_bank=cheque_bank,
         cheque_number=cheque_number, entry=entry, idempotency_key=key,
         created_by=by if getattr(by, "is_authenticated", False) else None,
     )
-    if allocated.minor:
-        credit = entry.lines.get(account__kind=Account.Kind.RECEIVABLE)
-        for line, part in plan:
-            settle(debit_line_id=line.pk, credit_line_id=credit.pk, amount=part,
-                   idempotency_key=f"{key}:settle:{line.pk}", by=by)
     record_event(payment, "recorded", by=by, data={"allocated": allocated.as_json(), "advance": advance.as_json()})
     return payment
 
 
 def advance_balance(customer: Customer) -> Money:
     """What the customer holds on 419: advances not yet allocated."""
-    total = sum(line.credit_minor - line.debit_minor
-                for line in EntryLine.objects.filter(party=customer, account__kind=Account.Kind.ADVANCE))
-    return Money(total, customer.organisation.currency)
+    totals = EntryLine.objects.filter(party=customer, account__kind=Account.Kind.ADVANCE).aggregate(
+        c=Coalesce(Sum("credit_minor"), 0), d=Coalesce(Sum("debit_minor"), 0))
+    return Money(totals["c"] - totals["d"], customer.organisation.currency)
 
 
 @transaction.atomic
@@ -130,7 +156,7 @@ def allocate_advance(*, customer: Customer, on: date, by: Any = None, line_ids: 
     available = advance_balance(customer)
     if available.minor <= 0:
         raise NothingToAllocate(customer=str(customer))
-    plan = _plan(available, _targets(customer, line_ids))
+    plan = plan_allocation(available, items_to_settle(customer, line_ids))
     moved = sum((part for _line, part in plan), Money.zero(available.currency))
     if not moved.minor:
         return moved
@@ -143,9 +169,6 @@ def allocate_advance(*, customer: Customer, on: date, by: Any = None, line_ids: 
                LineDraft.signed(account_of_kind(organisation, Account.Kind.RECEIVABLE), -moved, party=customer,
                                 label=label))),
         idempotency_key=idempotency_key, by=by)
-    credit = entry.lines.get(account__kind=Account.Kind.RECEIVABLE)
-    for line, part in plan:
-        settle(debit_line_id=line.pk, credit_line_id=credit.pk, amount=part,
-               idempotency_key=f"{idempotency_key}:settle:{line.pk}", by=by)
+    _settle_plan(entry, plan, key=idempotency_key, by=by)
     record_event(customer, "advance_allocated", by=by, data={"amount": moved.as_json()})
     return moved
