@@ -37,7 +37,15 @@ from encaisse.parties.models import Customer
 from .errors import PaymentRefused
 from .models import AttemptKind, AttemptStatus, InboundEvent, PaymentAttempt, ProviderAccount
 from .providers import adapter_for
-from .providers.base import CheckoutRequest, CheckoutSession, ForgedWebhook, Outcome, ProviderEvent, ProviderResult
+from .providers.base import (
+    CheckoutNotStarted,
+    CheckoutRequest,
+    CheckoutSession,
+    ForgedWebhook,
+    Outcome,
+    ProviderEvent,
+    ProviderResult,
+)
 from .services import book_receipt, items_to_settle
 
 log = logging.getLogger(__name__)
@@ -91,6 +99,9 @@ def start_checkout(
     PaymentAttempt.objects.filter(pk=attempt.pk, status=S.QUEUED).update(status=S.SENDING)
     try:
         session = adapter.start_checkout(request)  # outside any transaction: see the module docstring
+    except CheckoutNotStarted as refused:  # the provider's own answer: declined, not processed or unknown
+        apply_provider_result(attempt_id=attempt.pk, result=refused.result)
+        raise
     except Exception:
         log.exception("checkout %s: the adapter failed", attempt.pk)
         apply_provider_result(attempt_id=attempt.pk, result=ProviderResult(outcome=Outcome.UNKNOWN,

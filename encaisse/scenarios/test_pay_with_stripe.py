@@ -73,3 +73,26 @@ def test_a_provider_account_without_its_secret_names_the_variable_to_set(org, mo
 
     with pytest.raises(MissingSecret, match="ENCAISSE_PROVIDER_SHOP_STRIPE_SECRET_KEY"):
         adapter_for(account)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("status", "error_type", "recorded"), [
+    (400, "invalid_request_error", "not_processed"),  # Stripe refused the request: nothing exists
+    (500, "api_error", "unknown"),  # it may have created the session: re-asked later under the same key
+])
+def test_a_checkout_stripe_did_not_open_records_stripes_answer_on_the_attempt(
+        org, customer, clerk, fake_stripe, stripe_account, status, error_type, recorded):
+    from encaisse.payments.providers.base import CheckoutNotStarted
+
+    invoice = post_invoice(invoice_id=draft_invoice(org, customer, ("Service", "1", "50.00"),
+                                                    status=Invoice.Status.VALIDATED).pk,
+                           by=clerk, today=date(2026, 3, 1))
+    fake_stripe.fail_next(status, error_type=error_type)
+
+    with pytest.raises(CheckoutNotStarted):
+        online.start_checkout(customer=customer, amount=Money.of("60.00", "EUR"),
+                              line_ids=[invoice.receivable_line_id], provider_account=stripe_account,
+                              return_url="https://shop.example/return/{attempt_id}/")
+
+    assert PaymentAttempt.objects.get().status == recorded
+    assert amount_due(invoice) == Money.of("60.00", "EUR")

@@ -120,6 +120,18 @@ class ProviderEvent:
     raw: Mapping[str, object] = field(default_factory=dict, repr=False)
 
 
+class CheckoutNotStarted(Exception):
+    """The provider opened no payment page; `result` says whether one may exist anyway (UNKNOWN) or not.
+
+    start_checkout() has no outcome to return, so it raises this, and the
+    payments service records `result` on the attempt like any other answer.
+    """
+
+    def __init__(self, result: ProviderResult) -> None:
+        super().__init__(result.message or result.outcome.value)
+        self.result = result
+
+
 class ForgedWebhook(Exception):
     """The body did not verify against the account's signing secret, or is too old."""
 

@@ -41,6 +41,7 @@ from encaisse.core.money import Money
 from encaisse.payments.providers.base import (
     Capability,
     ChargeRequest,
+    CheckoutNotStarted,
     CheckoutRequest,
     CheckoutSession,
     ForgedWebhook,
@@ -74,11 +75,11 @@ PARIS = ZoneInfo("Europe/Paris")
 IDOP_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
-class CheckoutFailed(Exception):
+class CheckoutFailed(CheckoutNotStarted):
     """PayFiP gave no operation id: the payer cannot be sent to pay, and nothing was charged."""
 
     def __init__(self, outcome: Outcome, message: str, code: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(ProviderResult(outcome=outcome, message=message, decline_code=code))
         self.outcome = outcome
         self.code = code
         self.message = message

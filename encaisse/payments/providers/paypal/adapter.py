@@ -30,6 +30,7 @@ from encaisse.core.money import Money
 from encaisse.payments.providers.base import (
     Capability,
     ChargeRequest,
+    CheckoutNotStarted,
     CheckoutRequest,
     CheckoutSession,
     ForgedWebhook,
@@ -96,14 +97,6 @@ _TRANSMISSION_HEADERS = {
 
 # A token is renewed this long before PayPal says it expires, so a call never starts with a dying one.
 _TOKEN_MARGIN_SECONDS = 60
-
-
-class CheckoutNotStarted(Exception):
-    """PayPal did not open the order; `result` says whether it may exist anyway (UNKNOWN) or not."""
-
-    def __init__(self, result: ProviderResult) -> None:
-        super().__init__(result.message or result.outcome.value)
-        self.result = result
 
 
 class WebhookNotVerified(ForgedWebhook):

@@ -42,6 +42,7 @@ from encaisse.core.money import Money
 from encaisse.payments.providers.base import (
     Capability,
     ChargeRequest,
+    CheckoutNotStarted,
     CheckoutRequest,
     CheckoutSession,
     ForgedWebhook,
@@ -61,17 +62,13 @@ _DESCRIPTOR_FORBIDDEN = set("<>\\'\"*")
 type Json = dict[str, Any]
 
 
-class CheckoutUnavailable(Exception):
+class CheckoutUnavailable(CheckoutNotStarted):
     """Stripe did not open the Checkout page; ``result`` says whether it may have.
 
     start_checkout() has no outcome to return, so it raises. With an UNKNOWN
     result, try again later with the same idempotency key: Stripe replays the
     session it may have created.
     """
-
-    def __init__(self, result: ProviderResult) -> None:
-        super().__init__(result.message or result.outcome)
-        self.result = result
 
 
 class StripeProvider:
