@@ -20,11 +20,12 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlparse
 
 from encaisse.payments.providers.ogone import sign
 from encaisse.payments.providers.ogone.adapter import SHA_OUT_KEYS
+from encaisse.testing.fake_http import LocalServer
 
 ALREADY_PROCESSED = "50001113"
 UNKNOWN_ORDER = "50001130"
@@ -67,13 +68,11 @@ class FakeOgone:
     _failures: list[Failure] = field(default_factory=list)
     _payids: itertools.count = field(default_factory=lambda: itertools.count(3_000_000_001))
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
+    _server: LocalServer = field(default_factory=LocalServer)
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/ncol/test"
+        return self._server.address("/ncol/test")
 
     def start(self) -> None:
         fake = self
@@ -81,14 +80,10 @@ class FakeOgone:
         class Handler(_Handler):
             ogone = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self._server.start(Handler)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        self._server.stop()
 
     # -- switches -------------------------------------------------------------
 

@@ -20,8 +20,10 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
+
+from encaisse.testing.fake_http import LocalServer
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 NS_SERVICE = (
@@ -57,15 +59,13 @@ class FakePayFiP:
     _failures: list[Failure] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
+    _server: LocalServer = field(default_factory=LocalServer)
 
     # -- test controls ------------------------------------------------------
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/tpa"
+        return self._server.address("/tpa")
 
     def start(self) -> None:
         fake = self
@@ -73,14 +73,10 @@ class FakePayFiP:
         class Handler(_Handler):
             payfip = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self._server.start(Handler)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        self._server.stop()
 
     def pay(self, idop: str, resultrans: str = "P") -> None:
         """Play the payer on the payment page: P paid, R refused, A abandoned."""
