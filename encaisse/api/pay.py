@@ -12,6 +12,7 @@ import logging
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -21,10 +22,11 @@ from encaisse.ledger.models import Account, EntryLine
 from encaisse.parties.models import Organisation
 from encaisse.payments import online
 from encaisse.payments.errors import PaymentRefused
+from encaisse.payments.methods import consent_text
 from encaisse.payments.models import AttemptStatus, PaymentAttempt, ProviderAccount
 from encaisse.payments.paylinks import BadPayLink, ExpiredPayLink, read_pay_link
 from encaisse.payments.providers import BUILDERS, adapter_for
-from encaisse.payments.providers.base import ForgedWebhook
+from encaisse.payments.providers.base import Capability, ForgedWebhook
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ def pay_page(request: HttpRequest, token: str) -> HttpResponse:
         return HttpResponseBadRequest(_("This payment link is not valid."))
     due = online.due_on_lines(customer, link.line_ids)
     accounts = _accounts(organisation, invoices)
+    saveable = {account.code for account in accounts
+                if Capability.SAVE_METHOD in adapter_for(account).capabilities}
     error = ""
     if request.method == "POST":
         account = next((a for a in accounts if a.code == request.POST.get("provider")), None)
@@ -78,12 +82,16 @@ def pay_page(request: HttpRequest, token: str) -> HttpResponse:
             error = _("Choose a payment method.")
         else:
             numbers = ", ".join(invoice.number for invoice in invoices if invoice.number)
+            consent = None
+            if request.POST.get("save_method") == "1" and account.code in saveable:
+                consent = {"text": consent_text(organisation), "at": timezone.now().isoformat(),
+                           "ip": request.META.get("REMOTE_ADDR")}
             try:
                 _attempt, session = online.start_checkout(
                     customer=customer, amount=due, line_ids=link.line_ids, provider_account=account,
                     return_url=request.build_absolute_uri("/pay/return/") + "{attempt_id}/",
                     notify_url=request.build_absolute_uri(f"/hooks/{account.code}/"),
-                    reference=numbers, description=f"{organisation.name} {numbers}".strip())
+                    reference=numbers, description=f"{organisation.name} {numbers}".strip(), consent=consent)
             except PaymentRefused as refused:
                 error = str(refused)
             except Exception:  # the provider did not answer: the attempt is kept as unknown and re-asked later
@@ -93,7 +101,7 @@ def pay_page(request: HttpRequest, token: str) -> HttpResponse:
                 return HttpResponseRedirect(session.redirect_url)
     return render(request, "pay/page.html", {
         "organisation": organisation, "customer": customer, "invoices": invoices, "due": due,
-        "accounts": accounts, "error": error,
+        "accounts": accounts, "error": error, "saveable": saveable, "consent_text": consent_text(organisation),
     }, status=409 if error else 200)
 
 

@@ -156,6 +156,12 @@ class PaymentAttempt(models.Model):
     request = models.JSONField(default=dict, blank=True)  # what we sent, never card data
     response = models.JSONField(default=dict, blank=True)  # what came back, never card data
     line_ids = models.JSONField(default=list, blank=True)  # the receivable lines it pays, for allocation
+    saved_method = models.ForeignKey("SavedMethod", null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="attempts", verbose_name=_("saved method"))  # CHARGE
+    refund_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="refunds",
+                                  verbose_name=_("refund of"))  # REFUND: the succeeded attempt it pays back
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+", editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
     settled_entry = models.OneToOneField(Entry, null=True, blank=True, on_delete=models.PROTECT,
@@ -165,10 +171,113 @@ class PaymentAttempt(models.Model):
         verbose_name = _("online payment attempt")
         verbose_name_plural = _("online payment attempts")
         ordering = ["-created_at"]
-        constraints = [models.CheckConstraint(condition=Q(amount_minor__gt=0), name="attempt_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="attempt_positive"),
+            models.CheckConstraint(condition=Q(kind="refund", refund_of__isnull=False) | ~Q(kind="refund"),
+                                   name="attempt_refund_names_payment"),
+            models.CheckConstraint(condition=Q(kind="charge", saved_method__isnull=False) | ~Q(kind="charge"),
+                                   name="attempt_charge_names_method"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount} — {self.get_status_display()}"
+
+    @property
+    def amount(self) -> Money:
+        return Money(self.amount_minor, self.currency)
+
+
+class SavedMethodStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    REVOKED = "revoked", _("Revoked")
+    EXPIRED = "expired", _("Expired")
+
+
+class SavedMethodKind(models.TextChoices):
+    CARD = "card", _("Card")
+    PAYPAL = "paypal", _("PayPal account")
+
+
+class SavedMethod(models.Model):
+    """A payment method a customer agreed to keep for automatic payment: the provider's token, never the card.
+
+    The consent (the exact text shown, when, from which address) is kept with
+    it: it is what allows charging the customer later without them being there.
+    Revoking never deletes: the row stays, with when and why, for the record.
+    """
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="saved_methods")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="saved_methods",
+                                 verbose_name=_("customer"))
+    provider_account = models.ForeignKey(ProviderAccount, on_delete=models.PROTECT, related_name="saved_methods",
+                                         verbose_name=_("provider account"))
+    kind = models.CharField(_("kind"), max_length=16, choices=SavedMethodKind, default=SavedMethodKind.CARD)
+    token = models.CharField(_("provider token"), max_length=255)
+    customer_token = models.CharField(_("provider customer id"), max_length=255, blank=True)
+    brand = models.CharField(_("brand"), max_length=32, blank=True)
+    last4 = models.CharField(_("last four digits"), max_length=4, blank=True)
+    exp_month = models.PositiveSmallIntegerField(_("expiry month"), null=True, blank=True)
+    exp_year = models.PositiveSmallIntegerField(_("expiry year"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=SavedMethodStatus,
+                              default=SavedMethodStatus.ACTIVE)
+    is_default = models.BooleanField(_("default for automatic payment"), default=False)
+    consent_text = models.TextField(_("consent text"))
+    consent_at = models.DateTimeField(_("consent given at"))
+    consent_ip = models.GenericIPAddressField(_("consent given from"), null=True, blank=True)
+    source_attempt = models.ForeignKey(PaymentAttempt, null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="+", verbose_name=_("saved while paying"))
+    created_at = models.DateTimeField(_("saved at"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revoked_reason = models.CharField(_("reason for revoking"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("saved payment method")
+        verbose_name_plural = _("saved payment methods")
+        ordering = ["customer", "-is_default", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider_account", "token"], name="saved_method_token_unique"),
+            models.UniqueConstraint(fields=["customer"], condition=Q(is_default=True, status="active"),
+                                    name="saved_method_one_default"),
+        ]
+
+    def __str__(self) -> str:
+        if self.last4:
+            return f"{self.brand or self.get_kind_display()} •••• {self.last4}"
+        return f"{self.get_kind_display()} ({self.provider_account})"
+
+
+class AdvanceRefund(models.Model):
+    """Money paid back to a customer out of their advance (419) by transfer, cheque or cash: a fact with its entry.
+
+    Refunds through a provider are PaymentAttempts of kind REFUND instead.
+    """
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="advance_refunds")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="advance_refunds",
+                                 verbose_name=_("customer"))
+    method = models.CharField(_("method"), max_length=16, choices=OfflineMethod)
+    amount_minor = models.BigIntegerField(_("amount"))
+    currency = models.CharField(max_length=3)
+    paid_on = models.DateField(_("paid on"))
+    reference = models.CharField(_("reference"), max_length=140, blank=True)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    entry = models.OneToOneField(Entry, on_delete=models.PROTECT, related_name="advance_refund", editable=False)
+    idempotency_key = models.CharField(max_length=120, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+", editable=False)
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("refund of an advance")
+        verbose_name_plural = _("refunds of advances")
+        ordering = ["-paid_on", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "idempotency_key"], name="advance_refund_key_unique"),
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="advance_refund_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_method_display()} {self.amount} — {self.customer}"
 
     @property
     def amount(self) -> Money:

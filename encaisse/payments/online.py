@@ -21,7 +21,7 @@ allocate or refund.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -35,9 +35,11 @@ from encaisse.ledger.services import LineDraft, account_of_kind, journal_of_kind
 from encaisse.parties.models import Customer
 
 from .errors import PaymentRefused
+from .methods import keep_saved_method
 from .models import AttemptKind, AttemptStatus, InboundEvent, PaymentAttempt, ProviderAccount
 from .providers import adapter_for
 from .providers.base import (
+    Capability,
     CheckoutNotStarted,
     CheckoutRequest,
     CheckoutSession,
@@ -46,6 +48,7 @@ from .providers.base import (
     ProviderEvent,
     ProviderResult,
 )
+from .refunds import book_refund
 from .services import book_receipt, items_to_settle
 
 log = logging.getLogger(__name__)
@@ -75,17 +78,23 @@ def due_on_lines(customer: Customer, line_ids: Sequence[int]) -> Money:
 def start_checkout(
     *, customer: Customer, amount: Money, line_ids: Sequence[int], provider_account: ProviderAccount,
     return_url: str, cancel_url: str = "", notify_url: str = "", reference: str = "", description: str = "",
-    locale: str = "fr", by: Any = None,
+    locale: str = "fr", consent: Mapping[str, Any] | None = None, by: Any = None,
 ) -> tuple[PaymentAttempt, CheckoutSession]:
     """Open a hosted checkout for `amount` paying `line_ids`; return the attempt and where to send the payer.
 
     `return_url` may hold "{attempt_id}". A checkout already open for the same
     items, amount and account is reused (same key, same session): the second
     tab pays the first tab's session, never a second one.
+
+    `consent` ({"text", "at", "ip"}) asks the provider to keep the method for
+    automatic payment; it is stored on the attempt, and the saved method is
+    recorded with it when the provider confirms the payment.
     """
     adapter = adapter_for(provider_account)  # a provider with no adapter fails here, before any attempt exists
+    if consent and Capability.SAVE_METHOD not in adapter.capabilities:
+        raise PaymentRefused(reason="this payment method cannot be kept for later")
     attempt = _open_attempt(customer=customer, amount=amount, line_ids=line_ids, account=provider_account,
-                            by=by)
+                            consent=consent, by=by)
     if attempt.status == S.PENDING and attempt.response.get("redirect_url"):
         session = CheckoutSession(redirect_url=attempt.response["redirect_url"],
                                   provider_reference=attempt.provider_reference)
@@ -95,7 +104,8 @@ def start_checkout(
         reference=reference or customer.ref, description=description or reference or customer.ref,
         payer_email=customer.email or "", return_url=return_url.replace("{attempt_id}", str(attempt.pk)),
         cancel_url=(cancel_url or return_url).replace("{attempt_id}", str(attempt.pk)),
-        notify_url=notify_url or f"/hooks/{provider_account.code}/", locale=locale)
+        notify_url=notify_url or f"/hooks/{provider_account.code}/", locale=locale,
+        save_method=bool(attempt.request.get("consent")))
     PaymentAttempt.objects.filter(pk=attempt.pk, status=S.QUEUED).update(status=S.SENDING)
     try:
         session = adapter.start_checkout(request)  # outside any transaction: see the module docstring
@@ -123,7 +133,7 @@ def start_checkout(
 
 @transaction.atomic
 def _open_attempt(*, customer: Customer, amount: Money, line_ids: Sequence[int], account: ProviderAccount,
-                  by: Any) -> PaymentAttempt:
+                  consent: Mapping[str, Any] | None, by: Any) -> PaymentAttempt:
     organisation = customer.organisation
     if not account.active or account.organisation_id != organisation.pk:
         raise PaymentRefused(reason="this payment method is not available")
@@ -139,14 +149,19 @@ def _open_attempt(*, customer: Customer, amount: Money, line_ids: Sequence[int],
     live = (PaymentAttempt.objects.filter(customer=customer, provider_account=account, kind=AttemptKind.CHECKOUT,
                                           amount_minor=amount.minor, line_ids=ids, status__in=LIVE,
                                           created_at__gte=timezone.now() - timedelta(hours=1))
-            .order_by("created_at").first())
+            .order_by("created_at"))
+    # The same items, amount, account and choice to keep the method: the same checkout.
+    live = next((found for found in live if bool(found.request.get("consent")) == bool(consent)), None)
     if live is not None:
         return live
     attempt = PaymentAttempt(organisation=organisation, customer=customer, provider_account=account,
                              kind=AttemptKind.CHECKOUT, amount_minor=amount.minor, currency=amount.currency,
-                             line_ids=ids)
+                             line_ids=ids, created_by=by if getattr(by, "pk", None) else None)
     attempt.idempotency_key = f"checkout:{attempt.pk}"
     attempt.request = {"amount": amount.as_json(), "line_ids": ids}
+    if consent:
+        attempt.request["consent"] = {"text": str(consent["text"]), "at": str(consent["at"]),
+                                      "ip": consent.get("ip") or None}
     attempt.save(force_insert=True)
     record_event(attempt, "checkout_started", by=by, data={"amount": amount.as_json(), "account": account.code})
     return attempt
@@ -157,6 +172,8 @@ def apply_provider_result(*, attempt_id: Any, result: ProviderResult, by: Any = 
     """Move the attempt forward by what the provider said; book the money once when it succeeded."""
     attempt = PaymentAttempt.objects.select_for_update().select_related("customer__organisation").get(pk=attempt_id)
     new = S(result.outcome.value)
+    if new == S.SUCCEEDED and result.saved_method and attempt.request.get("consent"):
+        keep_saved_method(attempt, result.saved_method)  # idempotent; a late notification may bring it
     if new == attempt.status or new not in TRANSITIONS.get(S(attempt.status), set()):
         return attempt  # a late or repeated answer: what we know already is not undone
     if attempt.status in FINAL:
@@ -168,8 +185,9 @@ def apply_provider_result(*, attempt_id: Any, result: ProviderResult, by: Any = 
     if result.provider_reference:
         attempt.provider_reference = result.provider_reference
     attempt.response = {**attempt.response, "last": _jsonable(result.raw)}
-    if new == S.SUCCEEDED and attempt.kind != AttemptKind.REFUND:
-        attempt.settled_entry = _book(attempt, result, by=by)
+    if new == S.SUCCEEDED:
+        book = book_refund if attempt.kind == AttemptKind.REFUND else _book
+        attempt.settled_entry = book(attempt, result, by=by)
     attempt.save()
     record_event(attempt, f"attempt_{new}", by=by,
                  data={"amount": attempt.amount.as_json(), "decline_code": attempt.decline_code})
