@@ -7,7 +7,7 @@ Each view goes through admin.site.admin_view: staff of an organisation only
 from django.contrib import admin
 from django.urls import path, re_path
 
-from . import payment_views, usage_views, views
+from . import method_views, payment_views, refund_views, usage_views, views
 
 app_name = "staff"
 
@@ -16,6 +16,12 @@ urlpatterns = [
          name="customer_statement"),
     path("balances/", admin.site.admin_view(views.balances), name="balances"),
     path("customers/<int:pk>/payment/", admin.site.admin_view(payment_views.record_payment), name="record_payment"),
+    path("customers/<int:pk>/methods/", admin.site.admin_view(method_views.customer_methods),
+         name="customer_methods"),
+    path("customers/<int:pk>/advance-refund/", admin.site.admin_view(refund_views.advance_refund),
+         name="advance_refund"),
+    path("payments/attempts/<uuid:attempt_id>/refund/", admin.site.admin_view(refund_views.attempt_refund),
+         name="attempt_refund"),
     path("invoices/<int:pk>/credit-note/", admin.site.admin_view(views.invoice_credit_note),
          name="invoice_credit_note"),
     re_path(r"^invoices/(?P<pk>[0-9]+)/(?P<action>validate|reopen|cancel|post|credit)/$",
