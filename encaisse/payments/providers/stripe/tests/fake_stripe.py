@@ -28,9 +28,11 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from encaisse.testing.fake_http import LocalServer
 
 type Json = dict[str, Any]
 
@@ -133,22 +135,18 @@ class FakeStripe:
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self._switches: list[tuple[str, Any]] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._server = LocalServer()
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.address()
 
     def start(self) -> FakeStripe:
-        self._thread.start()
+        self._server.start(_handler_for(self))
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     # -- Failure switches (each applies to the next request only) -----------
 
