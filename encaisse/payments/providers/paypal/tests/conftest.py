@@ -5,13 +5,15 @@ import pytest
 from encaisse.core.money import Money
 from encaisse.payments.providers.base import CheckoutRequest
 
-from .fake_paypal import FakePayPal, FakePayPalServer
+from .fake_paypal import FakePayPal
 
 
 @pytest.fixture
 def fake_paypal() -> Iterator[FakePayPal]:
-    with FakePayPalServer() as fake:
-        yield fake
+    fake = FakePayPal()
+    fake.start()
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture

@@ -5,6 +5,13 @@ Endpoints: POST /v1/oauth2/token (client credentials, HTTP Basic), POST
 /v2/checkout/orders/{id}/capture, POST /v2/payments/captures/{id}/refund, GET
 /v2/payments/refunds/{id}, POST /v1/notifications/verify-webhook-signature.
 
+The vault (saving PayPal during a purchase) as PayPal documents it: an order
+created with payment_source.paypal.attributes.vault.store_in_vault ON_SUCCESS
+comes back from its capture with attributes.vault (id, status VAULTED,
+customer.id); an order created with payment_source.paypal.vault_id is a
+merchant-initiated payment, captured at once with no payer (it requires a
+PayPal-Request-Id), or refused with 422 for a vault id marked to decline.
+
 Like PayPal, a POST repeated with the same PayPal-Request-Id gets the first
 answer back and changes nothing. The payer's part (approving the order on
 PayPal's page) is `approve()`. Webhooks are "signed" by the fake with a secret
@@ -28,10 +35,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from encaisse.payments.providers.paypal import PayPalProvider
+from encaisse.testing.fake_http import LocalServer
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret"
@@ -39,6 +47,9 @@ WEBHOOK_ID = "WH1FAKE0000000000"
 # PayPal's fee in the fake: 3.49 % of the gross, rounded half up to the cent, plus 0.35.
 FEE_PERCENT = Decimal("3.49")
 FEE_FIXED_MINOR = 35
+# The PayPal account that approves orders in the fake.
+PAYER_EMAIL = "payer@example.org"
+PAYER_ID = "PAYERFAKE01"
 
 
 @dataclass
@@ -62,10 +73,10 @@ class Recorded:
 
 @dataclass
 class FakePayPal:
-    base_url: str = ""
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     captures: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    vault: dict[str, dict[str, Any]] = field(default_factory=dict)  # payment tokens by vault id
     requests: list[Recorded] = field(default_factory=list)
     tokens_issued: int = 0
     capture_status: str = "COMPLETED"  # what the next captures come out as (PENDING, DECLINED)
@@ -75,8 +86,20 @@ class FakePayPal:
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    _declining_vaults: dict[str, str] = field(default_factory=dict)  # vault id -> issue
+    _server: LocalServer = field(default_factory=LocalServer)
 
     # -- what tests use ---------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return self._server.address()
+
+    def start(self) -> None:
+        self._server.start(_handler_for(self))
+
+    def stop(self) -> None:
+        self._server.stop()
 
     def provider(self, **overrides: Any) -> PayPalProvider:
         settings: dict[str, Any] = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
@@ -88,7 +111,26 @@ class FakePayPal:
         with self._lock:
             order = self.orders[order_id]
             order["status"] = "APPROVED"
-            order["payer"] = {"email_address": "payer@example.org", "payer_id": "PAYERFAKE01"}
+            order["payer"] = {"email_address": PAYER_EMAIL, "payer_id": PAYER_ID}
+            paypal = order.setdefault("payment_source", {}).setdefault("paypal", {})
+            paypal.update({"email_address": PAYER_EMAIL, "account_id": PAYER_ID})
+
+    def decline_vault(self, vault_id: str, issue: str = "INSTRUMENT_DECLINED") -> None:
+        """Have PayPal refuse every merchant-initiated payment from this saved method (422 with `issue`)."""
+        self._declining_vaults[vault_id] = issue
+
+    def payment_token_resource(self, vault_id: str) -> dict[str, Any]:
+        """The resource of a VAULT.PAYMENT-TOKEN.CREATED notification for this saved method."""
+        token = self.vault[vault_id]
+        return {
+            "id": vault_id,
+            "customer": {"id": token["customer_id"]},
+            "payment_source": {"paypal": {"email_address": token["email_address"], "usage_type": "MERCHANT",
+                                          "customer_type": "CONSUMER"}},
+            "metadata": {"order_id": token["order_id"]},
+            "links": [{"href": f"{self.base_url}/v3/vault/payment-tokens/{vault_id}", "rel": "self",
+                       "method": "GET"}],
+        }
 
     def complete_capture(self, capture_id: str) -> None:
         """Clear a PENDING capture, as PayPal does once its review is over."""
@@ -164,6 +206,7 @@ class FakePayPal:
         return None
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        """Answer one request; a POST whose PayPal-Request-Id was seen gets the first answer (body not read)."""
         if path == "/v1/oauth2/token":
             return self._token(headers, body)
         token = headers.get("authorization", "").removeprefix("Bearer ")
@@ -178,7 +221,7 @@ class FakePayPal:
                     # PayPal returns "the latest status of the previous request": the order as it is now.
                     return status, self._order_view(self.orders[first["id"]])
                 return status, first
-            answer = self._route(method, path, payload)
+            answer = self._route(method, path, payload, request_id)
             if method == "POST" and request_id and answer[0] < 500:
                 self._replays[(path, request_id)] = answer
             return answer
@@ -194,11 +237,12 @@ class FakePayPal:
         return 200, {"scope": "https://uri.paypal.com/services/payments/payment", "access_token": token,
                      "token_type": "Bearer", "app_id": "APP-FAKE", "expires_in": 32400, "nonce": "fake"}
 
-    def _route(self, method: str, path: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _route(self, method: str, path: str, payload: dict[str, Any],
+               request_id: str | None) -> tuple[int, dict[str, Any]]:
         parts = path.strip("/").split("/")
         match method, parts:
             case "POST", ["v2", "checkout", "orders"]:
-                return self._create_order(payload)
+                return self._create_order(payload, request_id)
             case "GET", ["v2", "checkout", "orders", order_id]:
                 order = self.orders.get(order_id)
                 return (200, self._order_view(order)) if order else _not_found()
@@ -216,13 +260,22 @@ class FakePayPal:
                 return self._verify(payload)
         return _not_found()
 
-    def _create_order(self, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _create_order(self, payload: dict[str, Any], request_id: str | None) -> tuple[int, dict[str, Any]]:
         units = payload.get("purchase_units") or []
         if payload.get("intent") not in ("CAPTURE", "AUTHORIZE") or not units or "amount" not in units[0]:
             return _error(400, "INVALID_REQUEST", "MISSING_REQUIRED_PARAMETER")
         value = str(units[0]["amount"].get("value", ""))
         if not value.replace(".", "", 1).isdigit():
             return _error(400, "INVALID_REQUEST", "INVALID_PARAMETER_VALUE")
+        vault_id = ((payload.get("payment_source") or {}).get("paypal") or {}).get("vault_id")
+        if vault_id is not None:
+            # PayPal makes the request id mandatory for single-step orders paid from a saved method.
+            if not request_id:
+                return _error(400, "INVALID_REQUEST", "PAYPAL_REQUEST_ID_REQUIRED")
+            if vault_id not in self.vault:
+                return _error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
+            if vault_id in self._declining_vaults:
+                return _error(422, "UNPROCESSABLE_ENTITY", self._declining_vaults[vault_id])
         order_id = f"ORD{self._next_id()}"
         self.orders[order_id] = {
             "id": order_id,
@@ -232,7 +285,19 @@ class FakePayPal:
             "purchase_units": [dict(unit) for unit in units],
             "create_time": _now(),
         }
-        return 200, self._order_view(self.orders[order_id])
+        if vault_id is None:
+            return 200, self._order_view(self.orders[order_id])
+        # Merchant-initiated: the payer approved once, when the method was saved; capture now.
+        token = self.vault[vault_id]
+        order = self.orders[order_id]
+        order["status"] = "APPROVED"
+        order["payer"] = {"email_address": token["email_address"], "payer_id": token["payer_id"]}
+        order["payment_source"] = {"paypal": {
+            "email_address": token["email_address"], "account_id": token["payer_id"],
+            "attributes": {"vault": {"id": vault_id, "status": "VAULTED",
+                                     "customer": {"id": token["customer_id"]}}},
+        }}
+        return self._capture(order_id)
 
     def _order_view(self, order: dict[str, Any]) -> dict[str, Any]:
         view = json.loads(json.dumps(order))
@@ -271,7 +336,29 @@ class FakePayPal:
         self.captures[capture_id] = capture
         order["status"] = "COMPLETED"
         unit["payments"] = {"captures": [capture]}
+        if capture["status"] == "COMPLETED":
+            self._vault_on_success(order)
         return 201, self._order_view(order)
+
+    def _vault_on_success(self, order: dict[str, Any]) -> None:
+        """Save the payer's PayPal account if the order asked for it (store_in_vault ON_SUCCESS)."""
+        paypal = (order.get("payment_source") or {}).get("paypal") or {}
+        attributes = paypal.get("attributes") or {}
+        asked = attributes.get("vault") or {}
+        if asked.get("store_in_vault") != "ON_SUCCESS":
+            return
+        customer_id = (attributes.get("customer") or {}).get("id") or f"CUST{self._next_id()}"
+        vault_id = f"VLT{self._next_id()}"
+        self.vault[vault_id] = {"customer_id": customer_id, "order_id": order["id"],
+                                "email_address": paypal.get("email_address", PAYER_EMAIL),
+                                "payer_id": paypal.get("account_id", PAYER_ID)}
+        # As PayPal answers: the request's vault instructions are replaced by the saved token.
+        attributes["vault"] = {
+            "id": vault_id, "status": "VAULTED", "customer": {"id": customer_id},
+            "links": [{"href": f"{self.base_url}/v3/vault/payment-tokens/{vault_id}", "rel": "self",
+                       "method": "GET"}],
+        }
+        attributes.pop("customer", None)
 
     def _refund(self, capture_id: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         capture = self.captures.get(capture_id)
@@ -382,24 +469,3 @@ def _handler_for(fake: FakePayPal) -> type[BaseHTTPRequestHandler]:
         do_POST = _serve
 
     return Handler
-
-
-class FakePayPalServer:
-    """Runs a FakePayPal on 127.0.0.1 on a free port, in a background thread."""
-
-    def __init__(self) -> None:
-        self.fake = FakePayPal()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self.fake))
-        self._server.daemon_threads = True
-        host, port = self._server.server_address[:2]
-        self.fake.base_url = f"http://{host}:{port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-
-    def __enter__(self) -> FakePayPal:
-        self._thread.start()
-        return self.fake
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
