@@ -24,6 +24,7 @@ urlpatterns = [
          name="attempt_refund"),
     path("invoices/<int:pk>/credit-note/", admin.site.admin_view(views.invoice_credit_note),
          name="invoice_credit_note"),
+    path("invoices/<int:pk>/send/", admin.site.admin_view(views.invoice_send), name="invoice_send"),
     re_path(r"^invoices/(?P<pk>[0-9]+)/(?P<action>validate|reopen|cancel|post|credit)/$",
             admin.site.admin_view(views.invoice_action), name="invoice_action"),
     path("usage/import/", admin.site.admin_view(usage_views.usage_import), name="usage_import"),

@@ -1,4 +1,4 @@
-"""Staff views beside the admin's own pages: statements, balances, invoice moves, credit notes.
+"""Staff views beside the admin's own pages: statements, balances, invoice moves, credit notes, sending.
 
 Every view is wrapped by admin.site.admin_view (staff only, CSRF, never
 cached) in urls.py, and reaches records only through `scoped`, so another
@@ -9,10 +9,12 @@ a DomainError into a message for the user; they hold no business rule.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -24,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from encaisse.core.errors import DomainError
 from encaisse.invoicing.models import Invoice
+from encaisse.invoicing.selectors import amount_due
 from encaisse.invoicing.services import (
     CreditLine,
     cancel_invoice,
@@ -33,8 +36,10 @@ from encaisse.invoicing.services import (
     validate_invoice,
 )
 from encaisse.invoicing.services.crediting import credited_quantities
+from encaisse.invoicing.services.sending import send_invoice
 from encaisse.ledger.selectors import CustomerBalance, account_statement, balances_overview, customer_balance
 from encaisse.parties.models import Customer
+from encaisse.payments.paylinks import pay_link
 
 from .site import organisations_of, scoped
 
@@ -45,6 +50,30 @@ def _context(request: HttpRequest, title: Any, **extra: Any) -> dict[str, Any]:
 
 def invoice_page(invoice_id: int) -> str:
     return reverse("admin:invoicing_invoice_change", args=[invoice_id])
+
+
+def public_url(request: HttpRequest, path: str) -> str:
+    """A full address for `path` that people outside open (payers, providers' webhooks).
+
+    ENCAISSE_BASE_URL when the installation sets it (behind a proxy the
+    request may not know its public name); otherwise the address this page
+    was reached at.
+    """
+    if os.environ.get("ENCAISSE_BASE_URL"):
+        return settings.ENCAISSE_BASE_URL.rstrip("/") + path
+    return request.build_absolute_uri(path)
+
+
+def invoice_pay_url(request: HttpRequest, invoice: Invoice) -> str | None:
+    """The signed pay link of a posted invoice with something due (as `encaisse pay-link` prints it), else None."""
+    if not (invoice.status == Invoice.Status.POSTED and invoice.kind == Invoice.Kind.INVOICE
+            and invoice.receivable_line_id):
+        return None
+    due = amount_due(invoice)
+    if due.minor <= 0:
+        return None
+    return public_url(request, pay_link(organisation_id=invoice.organisation_id,
+                                        line_ids=[invoice.receivable_line_id], amount=due))
 
 
 # --- customer statement -------------------------------------------------------------------------------------
@@ -164,6 +193,20 @@ def invoice_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         return HttpResponseRedirect(invoice_page(invoice.pk))
     messages.success(request, message % {"invoice": done.display_name})
     return HttpResponseRedirect(invoice_page(done.pk))
+
+
+@require_POST
+def invoice_send(request: HttpRequest, pk: int) -> HttpResponse:
+    """Email the invoice to its customer with its pay link (when something is due), then show its page again."""
+    invoice = _scoped_invoice(request, pk)
+    try:
+        message = send_invoice(invoice, pay_url=invoice_pay_url(request, invoice), by=request.user)
+    except DomainError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, gettext("Invoice %(invoice)s is queued for %(to)s.")
+                         % {"invoice": invoice.display_name, "to": message.to.replace("\n", ", ")})
+    return HttpResponseRedirect(invoice_page(invoice.pk))
 
 
 @require_http_methods(["GET", "POST"])

@@ -9,7 +9,7 @@ from django.db.models import BigIntegerField, F, Model, OuterRef, QuerySet, Subq
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from encaisse.core.audit import record_event
@@ -17,6 +17,7 @@ from encaisse.core.money import Money
 from encaisse.ledger.models import EntryLine
 from encaisse.ledger.selectors import CUSTOMER_ACCOUNT_KINDS
 from encaisse.parties.models import Customer, Tag
+from encaisse.payments.services import advance_balance
 
 from ..site import OrganisationScopedAdmin
 from ..templatetags.backoffice_tags import format_money
@@ -68,11 +69,16 @@ class CustomerAdmin(OrganisationScopedAdmin):
     def account(self, obj: Customer) -> str:
         if obj is None or obj.pk is None:
             return "—"
-        url = reverse("staff:customer_statement", args=[obj.pk])
         balance = Money(getattr(obj, "balance_minor", 0), obj.organisation.currency)
-        return format_html('{} · <a href="{}">{}</a> · <a href="{}">{}</a>', format_money(balance), url,
-                           _("Account statement"), reverse("staff:record_payment", args=[obj.pk]),
-                           _("Record a payment"))
+        advance = advance_balance(obj)
+        links = format_html_join(" · ", '<a href="{}">{}</a>', [
+            (reverse("staff:customer_statement", args=[obj.pk]), _("Account statement")),
+            (reverse("staff:record_payment", args=[obj.pk]), _("Record a payment")),
+            (reverse("staff:customer_methods", args=[obj.pk]), _("Saved payment methods")),
+            (reverse("staff:advance_refund", args=[obj.pk]), _("Refund from advance")),
+        ])
+        held = format_html(" ({} {})", _("advance held:"), format_money(advance)) if advance.minor else ""
+        return format_html("{}{} · {}", format_money(balance), held, links)
 
     def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
         if obj is not None:

@@ -43,11 +43,13 @@ from encaisse.invoicing.selectors import (
 )
 from encaisse.invoicing.services import add_line, create_draft, remove_line
 from encaisse.invoicing.totals import LineInput, compute_totals
+from encaisse.payments.selectors import transactions_of_line
 from encaisse.usage.models import Partner
 
 from ..site import OrganisationScopedAdmin, adopt, organisation_id_of, scoped
 from ..templatetags.backoffice_tags import format_money
 from ..usage_views import validate_drafts
+from ..views import invoice_pay_url
 from .ledger import entry_link
 
 
@@ -495,11 +497,23 @@ class InvoiceAdmin(OrganisationScopedAdmin):
         if invoice.entry_id:
             entry_lines = list(invoice.entry.lines.select_related("account", "party"))
         credit_notes = list(invoice.credit_notes.order_by("pk")) if invoice.kind == Invoice.Kind.INVOICE else []
+        posted = invoice.status == status.POSTED and invoice.receivable_line_id is not None
         return {
+            **self.payment_context(request, invoice, posted=posted),
             "invoice_moves": [(reverse("staff:invoice_action", args=[invoice.pk, name]), label)
                               for name, label in moves],
             "partial_credit_url": reverse("staff:invoice_credit_note", args=[invoice.pk]) if can_credit else None,
             "entry_lines": entry_lines,
             "audit_events": list(events_for(invoice)),
             "credit_notes": credit_notes,
+        }
+
+    def payment_context(self, request: HttpRequest, invoice: Invoice, *, posted: bool) -> dict[str, Any]:
+        """How the invoice is being paid: attempts, notifications, payments, entries; its pay link; sending it."""
+        if not posted:
+            return {}
+        return {
+            "transactions": transactions_of_line(customer=invoice.party, line=invoice.receivable_line),
+            "pay_url": invoice_pay_url(request, invoice),
+            "send_url": reverse("staff:invoice_send", args=[invoice.pk]),
         }

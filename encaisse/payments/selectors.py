@@ -1,0 +1,194 @@
+"""Reading payments for the pages that show them: attempts, notifications, the entries they made. Nothing here writes.
+
+The back office renders what these return; every query starts from a record
+the page already found in the viewer's organisation (a customer, an attempt,
+a provider account), so nothing here reaches another organisation's rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import Q, Sum
+from django.utils.translation import gettext_lazy as _
+
+from encaisse.core.money import Money
+from encaisse.ledger.models import Entry, EntryLine, Settlement
+from encaisse.ledger.selectors import open_amount
+from encaisse.parties.models import Customer
+
+from .models import AttemptKind, InboundEvent, Payment, PaymentAttempt, ProviderAccount
+from .providers import adapter_for
+
+# --- provider accounts ------------------------------------------------------------------------------------------
+
+# The secrets each adapter builder reads from the environment (see providers.BUILDERS), and whether it
+# refuses to work without them. A test keeps this in step with the builders.
+PROVIDER_SECRETS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "sandbox": (("SECRET", False),),
+    "stripe": (("SECRET_KEY", True), ("WEBHOOK_SECRET", True)),
+    "paypal": (("CLIENT_ID", True), ("CLIENT_SECRET", True)),
+    "payfip": (),
+    "ogone": (("SHA_IN", True), ("SHA_OUT", True), ("API_PASSWORD", True)),
+}
+
+_COMMON_OPTIONS = (
+    ("api_base", _("the provider's API address, for a test platform (empty: the provider's own)")),
+    ("timeout_seconds", _("seconds to wait for the provider's answer (default 10)")),
+)
+
+# The non-secret options each builder reads from ProviderAccount.settings, explained for the person filling them.
+PROVIDER_OPTIONS: dict[str, tuple[tuple[str, object], ...]] = {
+    "sandbox": (
+        ("settle_after_seconds", _("seconds before a pending test payment is decided (default 30)")),
+        ("fee_minor", _("fee the sandbox keeps on each payment, in cents (default 0)")),
+    ),
+    "stripe": _COMMON_OPTIONS,
+    "paypal": (("webhook_id", _("the webhook's id shown by PayPal, to verify its notifications")), *_COMMON_OPTIONS),
+    "payfip": (
+        ("client_number", _("the collectivity's PayFiP client number (numcli)")),
+        ("environment", _("“production”, or “test” for PayFiP's test platform")),
+        *_COMMON_OPTIONS,
+    ),
+    "ogone": (
+        ("pspid", _("your Ogone / Worldline merchant id (PSPID)")),
+        ("api_user", _("the API user for refunds and status requests")),
+        ("hash_algorithm", _("SHA-1, SHA-256 or SHA-512, as set in the provider's back office (default SHA-512)")),
+        *_COMMON_OPTIONS,
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SecretState:
+    name: str
+    variable: str  # the environment variable an operator sets
+    required: bool
+    masked: str  # "••••••••abcd" when set, "" when missing: never the secret itself
+
+    @property
+    def is_set(self) -> bool:
+        return bool(self.masked)
+
+
+def secret_states(account: ProviderAccount) -> list[SecretState]:
+    """Each secret the account's provider needs: its variable and whether it is set, shown masked."""
+    return [SecretState(name=name, variable=account.secret_variable(name), required=required,
+                        masked=account.masked_secret(name))
+            for name, required in PROVIDER_SECRETS.get(account.provider, ())]
+
+
+def is_configured(account: ProviderAccount) -> bool:
+    """Whether payments can go through this account: an adapter exists and its secrets are set."""
+    try:
+        adapter_for(account)
+    except LookupError:  # no adapter for the provider, or MissingSecret
+        return False
+    return True
+
+
+# --- one attempt ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PaidItem:
+    """A receivable line an attempt pays: what it is for, its amount and what is still open on it."""
+
+    line: EntryLine
+    amount: Money
+    open: Money
+
+
+def items_paid_by(attempt: PaymentAttempt) -> list[PaidItem]:
+    """The receivable lines named by the attempt (its line_ids), in the attempt's organisation."""
+    lines = (EntryLine.objects.filter(pk__in=[int(pk) for pk in attempt.line_ids or []],
+                                      organisation_id=attempt.organisation_id)
+             .select_related("entry").order_by("due_on", "pk"))
+    return [PaidItem(line=line, amount=line.debit, open=open_amount(line)) for line in lines]
+
+
+def events_of(attempts: list[PaymentAttempt]) -> list[InboundEvent]:
+    """The provider notifications that concerned these attempts, oldest first."""
+    return list(InboundEvent.objects.filter(attempt__in=attempts).select_related("provider_account", "attempt")
+                .order_by("received_at", "pk"))
+
+
+def refunds_of(attempt: PaymentAttempt) -> list[PaymentAttempt]:
+    return list(attempt.refunds.select_related("settled_entry").order_by("created_at"))
+
+
+# --- everything that paid one receivable line (an invoice's) ----------------------------------------------------
+
+
+def attempts_paying(*, customer: Customer, line_id: int) -> list[PaymentAttempt]:
+    """Every attempt of the customer that named this receivable line, with the refunds of those, oldest first.
+
+    `line_ids` is a JSON list: PostgreSQL could search inside it, SQLite cannot,
+    so the customer's attempts are read and filtered here. A customer has tens
+    of attempts, not thousands; only the two columns needed are fetched first.
+    """
+    ids = [pk for pk, line_ids in PaymentAttempt.objects.filter(customer=customer).values_list("pk", "line_ids")
+           if line_id in {int(item) for item in line_ids or []}]
+    return list(PaymentAttempt.objects.filter(Q(pk__in=ids) | Q(refund_of__in=ids), customer=customer)
+                .select_related("provider_account", "settled_entry").order_by("created_at"))
+
+
+def offline_payments_settling(line: EntryLine) -> list[Payment]:
+    """The cheques, cash, transfers and terminal payments whose entry settled this line."""
+    entries = Settlement.objects.filter(debit_line=line).values("credit_line__entry_id")
+    return list(Payment.objects.filter(entry_id__in=entries).select_related("created_by")
+                .order_by("received_on", "pk"))
+
+
+@dataclass(frozen=True, slots=True)
+class LineMovement:
+    """One ledger entry that touched a receivable line, with the amount it moved on it."""
+
+    entry: Entry
+    date: date
+    journal: str
+    label: str
+    amount: Money
+    what: str  # "posted", "settled", "refund"
+
+
+def line_movements(line: EntryLine, *, attempts: list[PaymentAttempt] = ()) -> list[LineMovement]:
+    """The entries touching this receivable line: its posting, each settlement of it, and refunds paid out.
+
+    A settlement's entry is the payment, credit note or advance allocation
+    whose credit line paid this one; the amount is what it settled here. A
+    refund does not settle the line (it gives money back): it is listed from
+    the refund attempts given, with their booked entry.
+    """
+    currency = line.currency
+    rows = [LineMovement(entry=line.entry, date=line.entry.date, journal=line.entry.journal.code,
+                         label=line.entry.label, amount=Money(line.debit_minor - line.credit_minor, currency),
+                         what="posted")]
+    settled = (Settlement.objects.filter(debit_line=line).values("credit_line__entry_id")
+               .annotate(total=Sum("amount_minor")))
+    amounts = {row["credit_line__entry_id"]: row["total"] for row in settled}
+    for entry in Entry.objects.filter(pk__in=amounts).select_related("journal"):
+        rows.append(LineMovement(entry=entry, date=entry.date, journal=entry.journal.code, label=entry.label,
+                                 amount=Money(-amounts[entry.pk], currency), what="settled"))
+    refunds = [a for a in attempts if a.kind == AttemptKind.REFUND and a.settled_entry_id]
+    for entry in Entry.objects.filter(pk__in=[a.settled_entry_id for a in refunds]).select_related("journal"):
+        attempt = next(a for a in refunds if a.settled_entry_id == entry.pk)
+        rows.append(LineMovement(entry=entry, date=entry.date, journal=entry.journal.code, label=entry.label,
+                                 amount=attempt.amount, what="refund"))
+    return sorted(rows, key=lambda row: (row.date, row.entry.sequence))
+
+
+@dataclass(frozen=True, slots=True)
+class LineTransactions:
+    attempts: list[PaymentAttempt]
+    events: list[InboundEvent]
+    payments: list[Payment]
+    movements: list[LineMovement]
+
+
+def transactions_of_line(*, customer: Customer, line: EntryLine) -> LineTransactions:
+    """All that happened to pay one receivable line: attempts, notifications, offline payments, entries."""
+    attempts = attempts_paying(customer=customer, line_id=line.pk)
+    return LineTransactions(attempts=attempts, events=events_of(attempts), payments=offline_payments_settling(line),
+                            movements=line_movements(line, attempts=attempts))
