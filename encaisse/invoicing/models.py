@@ -215,6 +215,9 @@ class Invoice(models.Model):
     )
     customer_reference = models.CharField(_("customer's reference"), max_length=64, blank=True)
     notes = models.TextField(_("notes"), blank=True)
+    # The quote this invoice finalises: posting deducts the quote's deposit requests (services/quotes.py).
+    quote = models.ForeignKey("Quote", null=True, blank=True, on_delete=models.PROTECT, related_name="invoices",
+                              verbose_name=_("quote"), editable=False)
     # Frozen at posting, never recomputed afterwards.
     net_minor = models.BigIntegerField(null=True, editable=False)
     vat_minor = models.BigIntegerField(null=True, editable=False)
@@ -247,6 +250,9 @@ class Invoice(models.Model):
                 | Q(kind="credit_note", credited_invoice__isnull=False),
                 name="invoice_credit_note_points_at_invoice",
             ),
+            # One final invoice per quote: a second would deduct the same deposits twice.
+            models.UniqueConstraint(fields=["quote"], condition=Q(kind="invoice") & ~Q(status="cancelled"),
+                                    name="invoice_one_final_per_quote"),
         ]
 
     def __str__(self) -> str:
@@ -349,3 +355,209 @@ class InvoiceLine(models.Model):
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         self._refuse_if_posted()
         return super().delete(*args, **kwargs)
+
+
+# --- quotes and deposit requests (acomptes) ------------------------------------------------------------------
+
+
+class Quote(models.Model):
+    """A priced offer to a customer; deposit requests are asked on it and its final invoice deducts them.
+
+    The quote's number is taken and its totals frozen when it is sent: what the
+    customer accepted is what the deposits are a share of. It never touches the
+    ledger itself; its deposit requests and its final invoice do.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SENT = "sent", _("Sent")
+        ACCEPTED = "accepted", _("Accepted")
+        INVOICED = "invoiced", _("Invoiced")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="quotes")
+    party = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="quotes", verbose_name=_("customer"))
+    invoice_type = models.ForeignKey(InvoiceType, on_delete=models.PROTECT, verbose_name=_("invoice type"),
+                                     help_text=_("The final invoice's type: its régie and number series."))
+    number = models.CharField(_("number"), max_length=32, null=True, blank=True, editable=False)
+    status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.DRAFT, editable=False)
+    issued_on = models.DateField(_("issue date"), null=True, blank=True)
+    valid_until = models.DateField(_("valid until"), null=True, blank=True)
+    currency = models.CharField(_("currency"), max_length=3)
+    # Frozen when the quote is sent.
+    net_minor = models.BigIntegerField(null=True, editable=False)
+    vat_minor = models.BigIntegerField(null=True, editable=False)
+    total_minor = models.BigIntegerField(null=True, editable=False)
+    customer_reference = models.CharField(_("customer's reference"), max_length=64, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+", editable=False)
+
+    class Meta:
+        verbose_name = _("quote")
+        verbose_name_plural = _("quotes")
+        ordering = ["-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "number"], name="quote_number_unique"),
+            models.CheckConstraint(condition=Q(status="draft") | Q(number__isnull=False, total_minor__isnull=False),
+                                   name="quote_sent_has_number_and_total"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.number or f"{_('Draft quote')} #{self.pk}"
+
+    @property
+    def total(self) -> Money | None:
+        return None if self.total_minor is None else Money(self.total_minor, self.currency)
+
+    @property
+    def net(self) -> Money | None:
+        return None if self.net_minor is None else Money(self.net_minor, self.currency)
+
+    @property
+    def vat(self) -> Money | None:
+        return None if self.vat_minor is None else Money(self.vat_minor, self.currency)
+
+
+class QuoteLine(models.Model):
+    """A line of a quote: the same fields as an invoice line, copied onto the final invoice."""
+
+    quote = models.ForeignKey(Quote, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField(_("position"), default=0)
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("product"))
+    label = models.CharField(_("label"), max_length=300)
+    quantity = models.DecimalField(_("quantity"), **QTY)
+    unit = models.CharField(_("unit"), max_length=16, default="u")
+    unit_price = models.DecimalField(_("unit price (excl. VAT)"), **QTY)
+    vat_rate = models.ForeignKey(VatRate, on_delete=models.PROTECT, verbose_name=_("VAT rate"))
+    revenue_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+",
+                                        verbose_name=_("revenue account"))
+
+    class Meta:
+        verbose_name = _("quote line")
+        verbose_name_plural = _("quote lines")
+        ordering = ["quote", "position", "pk"]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def _refuse_unless_draft(self) -> None:
+        # What the customer was sent is what the deposits are a share of: it stays as sent.
+        if self.quote_id and Quote.objects.filter(pk=self.quote_id).exclude(status=Quote.Status.DRAFT).exists():
+            raise ImmutableRecord(model=self._meta.verbose_name, pk=self.pk or "new")
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self._refuse_unless_draft()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        self._refuse_unless_draft()
+        return super().delete(*args, **kwargs)
+
+
+class DepositRequestQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> int:
+        if set(kwargs) - DepositRequest.AFTER_ISSUE and self.exclude(status=DepositRequest.Status.DRAFT).exists():
+            raise ImmutableRecord(model=DepositRequest._meta.verbose_name, pk="*")
+        return super().update(**kwargs)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        if self.exclude(status=DepositRequest.Status.DRAFT).exists():
+            raise ImmutableRecord(model=DepositRequest._meta.verbose_name, pk="*")
+        return super().delete()
+
+
+class DepositRequest(models.Model):
+    """A deposit (acompte) asked on a quote: once issued, a receivable like an invoice, on 411 against 4191.
+
+    Issued requests are never edited or deleted, like posted invoices; only
+    what happens to them afterwards is written (cancelled by a reversing
+    entry, deducted by the final invoice). "Paid" is read from the ledger.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        ISSUED = "issued", _("Issued")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    # Fields an issued request may still have written: what became of it, never what was asked.
+    AFTER_ISSUE = frozenset({"status", "deduction_entry", "cancel_entry"})
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="deposit_requests")
+    quote = models.ForeignKey(Quote, on_delete=models.PROTECT, related_name="deposit_requests",
+                              verbose_name=_("quote"))
+    position = models.PositiveIntegerField(_("position"), default=0)
+    label = models.CharField(_("label"), max_length=200)
+    amount_minor = models.BigIntegerField(_("amount"))
+    currency = models.CharField(_("currency"), max_length=3)
+    # The share of the quote's total asked, when it was asked as a percentage; the amount is what counts.
+    percent = models.DecimalField(_("share of the quote (%)"), max_digits=5, decimal_places=2, null=True,
+                                  blank=True)
+    due_on = models.DateField(_("due date"))
+    status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.DRAFT, editable=False)
+    number = models.CharField(_("number"), max_length=32, null=True, blank=True, editable=False)
+    issued_on = models.DateField(_("issue date"), null=True, blank=True, editable=False)
+    issued_at = models.DateTimeField(_("issued at"), null=True, blank=True, editable=False)
+    entry = models.OneToOneField(Entry, null=True, blank=True, on_delete=models.PROTECT, editable=False,
+                                 related_name="deposit_request")
+    receivable_line = models.OneToOneField(EntryLine, null=True, blank=True, on_delete=models.PROTECT,
+                                           editable=False, related_name="deposit_request")
+    cancel_entry = models.OneToOneField(Entry, null=True, blank=True, on_delete=models.PROTECT, editable=False,
+                                        related_name="cancelled_deposit_request")
+    # The final invoice's deduction entry: from then on nothing more is to be paid on this request.
+    deduction_entry = models.ForeignKey(Entry, null=True, blank=True, on_delete=models.PROTECT, editable=False,
+                                        related_name="deducted_deposit_requests")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = DepositRequestQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("deposit request")
+        verbose_name_plural = _("deposit requests")
+        ordering = ["quote", "position", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "number"], name="deposit_number_unique"),
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="deposit_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(number__isnull=False, entry__isnull=False,
+                                                receivable_line__isnull=False) | Q(status="cancelled"),
+                name="deposit_issued_has_number_and_entry",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @classmethod
+    def from_db(cls, db: Any, field_names: Any, values: Any, **kwargs: Any) -> DepositRequest:
+        instance = super().from_db(db, field_names, values, **kwargs)
+        instance._loaded_status = instance.__dict__.get("status")
+        return instance
+
+    def _frozen(self) -> bool:
+        return getattr(self, "_loaded_status", self.Status.DRAFT) != self.Status.DRAFT
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        fields = kwargs.get("update_fields")
+        if self._frozen() and (fields is None or set(fields) - self.AFTER_ISSUE):
+            raise ImmutableRecord(model=self._meta.verbose_name, pk=self.display_name)
+        super().save(*args, **kwargs)
+        self._loaded_status = self.status
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        if self._frozen():
+            raise ImmutableRecord(model=self._meta.verbose_name, pk=self.display_name)
+        return super().delete(*args, **kwargs)
+
+    @property
+    def display_name(self) -> str:
+        return self.number or f"{_('Draft deposit request')} #{self.pk}"
+
+    @property
+    def amount(self) -> Money:
+        return Money(self.amount_minor, self.currency)

@@ -11,7 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from encaisse.core.money import Money
 from encaisse.ledger.models import Settlement
 
-from .models import Invoice
+from .models import DepositRequest, Invoice, Quote
+from .totals import LineInput, Totals, compute_totals
 
 DISPLAY_STATUSES = {
     "draft": _("Draft"),
@@ -97,3 +98,90 @@ def display_status(invoice: Invoice, *, today: date) -> str:
 
 def display_status_label(code: str) -> str:
     return str(DISPLAY_STATUSES[code])
+
+
+# --- quotes and deposit requests ------------------------------------------------------------------------------
+
+
+def quote_totals(quote: Quote) -> Totals:
+    """What the quote comes to: computed from its lines as posting would (frozen copies live on the quote)."""
+    return compute_totals(
+        (LineInput(quantity=line.quantity, unit_price=line.unit_price, vat_percent=line.vat_rate.percent,
+                   vat_key=line.vat_rate_id, revenue_key=line.revenue_account_id)
+         for line in quote.lines.select_related("vat_rate")),
+        currency=quote.currency,
+    )
+
+
+def _settled_on(deposit: DepositRequest, *, by_payments_only: bool) -> int:
+    settlements = Settlement.objects.filter(debit_line_id=deposit.receivable_line_id)
+    if by_payments_only:
+        closing = [pk for pk in (deposit.deduction_entry_id, deposit.cancel_entry_id) if pk]
+        settlements = settlements.exclude(credit_line__entry_id__in=closing)
+    return settlements.aggregate(s=Sum("amount_minor"))["s"] or 0
+
+
+def deposit_paid(deposit: DepositRequest) -> Money:
+    """What the customer paid on an issued deposit request (not what its deduction or cancellation closed)."""
+    if deposit.receivable_line_id is None:
+        return Money.zero(deposit.currency)
+    return Money(_settled_on(deposit, by_payments_only=True), deposit.currency)
+
+
+def deposit_amount_due(deposit: DepositRequest) -> Money:
+    """What is still to pay on a deposit request: its receivable line minus what settled it; 0 unless issued.
+
+    Once the final invoice deducted the request, or it was cancelled, its line
+    is closed and nothing is due: a late payment becomes an advance (419).
+    """
+    if deposit.status != DepositRequest.Status.ISSUED or deposit.receivable_line_id is None:
+        return Money.zero(deposit.currency)
+    return Money(deposit.amount_minor - _settled_on(deposit, by_payments_only=False), deposit.currency)
+
+
+DEPOSIT_STATUSES = {
+    "draft": _("Draft"),
+    "to_pay": _("To pay"),
+    "partially_paid": _("Partially paid"),
+    "paid": _("Paid"),
+    "deducted": _("Deducted from the final invoice"),
+    "cancelled": _("Cancelled"),
+}
+
+
+def deposit_display_status(deposit: DepositRequest) -> str:
+    """The status people see, from the ledger: to pay, partially paid, paid, deducted."""
+    if deposit.status != DepositRequest.Status.ISSUED:
+        return deposit.status
+    if deposit.deduction_entry_id:
+        return "deducted"
+    paid = deposit_paid(deposit).minor
+    if paid >= deposit.amount_minor:
+        return "paid"
+    return "partially_paid" if paid else "to_pay"
+
+
+def deposit_payable(deposit: DepositRequest) -> tuple[bool, str]:
+    """May this deposit request be paid online now? (yes, "") or (no, the reason to show the payer).
+
+    One request at a time: every earlier issued request of the same quote must
+    be paid in full first, so a customer never pays the balance before the
+    first instalment.
+    """
+    if deposit.status != DepositRequest.Status.ISSUED or deposit.deduction_entry_id:
+        return False, str(_("This deposit request can no longer be paid online."))
+    if deposit_amount_due(deposit).minor <= 0:
+        return False, str(_("Nothing is left to pay on this deposit request."))
+    earlier = (DepositRequest.objects.filter(quote_id=deposit.quote_id, status=DepositRequest.Status.ISSUED)
+               .filter(Q(position__lt=deposit.position) | Q(position=deposit.position, pk__lt=deposit.pk))
+               .order_by("position", "pk"))
+    for other in earlier:
+        if deposit_amount_due(other).minor > 0:
+            return False, str(_("Deposit request %(number)s must be paid first.") % {"number": other.number})
+    return True, ""
+
+
+def deposit_of_lines(line_ids: list[int] | tuple[int, ...]) -> DepositRequest | None:
+    """The deposit request whose receivable line is among these ledger lines, if any (for the pay page)."""
+    return (DepositRequest.objects.filter(receivable_line_id__in=line_ids)
+            .select_related("quote__invoice_type__regie").first())

@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from encaisse.parties.models import Organisation
 
-from .models import Invoice, InvoiceSeries, SeriesCounter
+from .models import DepositRequest, Invoice, InvoiceSeries, Quote, SeriesCounter
 
 # A gap report lists at most this many missing numbers; the count says the rest.
 MAX_LISTED = 20
@@ -73,7 +74,10 @@ def verify_numbering(organisation: Organisation) -> NumberingReport:
         Invoice.objects.filter(organisation=organisation, status=Invoice.Status.POSTED)
         .order_by("pk").values_list("pk", "number", "issued_on")
     )
-    for pk, number, issued_on in posted.iterator(chunk_size=5000):
+    # Quotes and deposit requests take their numbers from series of their own, with the same counters.
+    others = [model.objects.filter(organisation=organisation, number__isnull=False).order_by("pk")
+              .values_list("pk", "number", "issued_on") for model in (Quote, DepositRequest)]
+    for pk, number, issued_on in chain(posted.iterator(chunk_size=5000), *others):
         report.invoices += 1
         for series, pattern in patterns:
             match = pattern.match(number or "")

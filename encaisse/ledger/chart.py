@@ -8,6 +8,7 @@ from .models import Account, Journal
 DEFAULT_ACCOUNTS = [
     ("411", _("Customers"), Account.Kind.RECEIVABLE),
     ("419", _("Customer advances"), Account.Kind.ADVANCE),
+    ("4191", _("Customer deposits on orders"), Account.Kind.DEPOSITS),
     ("512", _("Bank"), Account.Kind.BANK),
     ("5112", _("Cheques to deposit"), Account.Kind.CHEQUES),
     ("53", _("Cash"), Account.Kind.CASH),

@@ -20,6 +20,7 @@ class Account(models.Model):
     class Kind(models.TextChoices):
         RECEIVABLE = "receivable", _("Customer receivable")
         ADVANCE = "advance", _("Customer advances")
+        DEPOSITS = "deposits", _("Customer deposits on orders")
         BANK = "bank", _("Bank")
         CHEQUES = "cheques", _("Cheques to deposit")
         CASH = "cash", _("Cash")

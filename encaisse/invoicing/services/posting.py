@@ -6,8 +6,13 @@ freezes the totals and writes one balanced ledger entry per invoice that puts
 the total on the customer's account. All of a posting commits together, or
 none of it does.
 
+An invoice made from a quote also deducts the quote's deposit requests, in
+the same transaction: see _deduct_deposits.
+
 Lock order, the same on every path so that posters cannot deadlock: invoices
-(by id), then series counters (by series id and year), then the ledger head.
+(by id), then the customers of invoices made from quotes (a payment locks the
+customer before the ledger head), then series counters (by series id and
+year), then the ledger head.
 """
 
 from __future__ import annotations
@@ -20,19 +25,19 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone
 
-from encaisse.core.audit import record_events
+from encaisse.core.audit import record_event, record_events
 from encaisse.core.bulk import update_rows
 from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
-from encaisse.ledger.models import Account, EntryLine, Journal
+from encaisse.ledger.models import Account, EntryLine, Journal, Settlement
 from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entries, settle
-from encaisse.parties.models import Organisation
+from encaisse.parties.models import Customer, Organisation
 
 from ..errors import EmptyInvoice, InvoiceNotPostable
-from ..models import Invoice, InvoiceLine, InvoiceSeries, InvoiceType, SeriesCounter, VatRate
+from ..models import DepositRequest, Invoice, InvoiceLine, InvoiceSeries, InvoiceType, Quote, SeriesCounter, VatRate
 from ..totals import LineInput, Totals, compute_totals, totals_from_nets, vat_on
 
 CHUNK_SIZE = 1000  # invoices per transaction: fewer round trips, locks held about a second
@@ -63,6 +68,9 @@ def _post_locked(invoices: list[Invoice], *, by: Any, today: date) -> None:
     per-row CASE expressions.
     """
     organisation: Organisation = invoices[0].organisation
+    if final := sorted({invoice.party_id for invoice in invoices if invoice.quote_id}):
+        # Before the counters and the ledger head: a payment of a deposit locks the customer, then the head.
+        list(Customer.objects.select_for_update().filter(pk__in=final).order_by("pk").values_list("pk"))
     receivable = account_of_kind(organisation, Account.Kind.RECEIVABLE)
     sales = journal_of_kind(organisation, Journal.Kind.SALES)
     accounts = {account.pk: account for account in Account.objects.filter(organisation=organisation)}
@@ -163,6 +171,71 @@ def _post_locked(invoices: list[Invoice], *, by: Any, today: date) -> None:
     for invoice in invoices:
         if invoice.kind == Invoice.Kind.CREDIT_NOTE:
             _apply_credit_note(invoice, by=by)
+        elif invoice.quote_id:
+            _deduct_deposits(invoice, accounts=accounts, by=by)
+
+
+def _deduct_deposits(invoice: Invoice, *, accounts: dict[int, Account], by: Any) -> None:
+    """Deduct the quote's issued deposit requests from its final invoice, just posted: one entry, then settle.
+
+    Entry invoice:<id>:deposits, dated as the invoice: debit 4191 with every
+    issued request's amount; credit 411 with what the customer paid on them
+    (at most the invoice's total), settled against the invoice, whose amount
+    due drops by that much; credit 419 with what they paid beyond the
+    invoice's total (an advance, theirs); credit 411 with each request's unpaid
+    part, settled against the request's own line, which closes it: nothing
+    more is asked on it, and a payment arriving for it later is an advance.
+    Requests still in draft are cancelled, and the quote is invoiced.
+    """
+    quote = Quote.objects.select_for_update().get(pk=invoice.quote_id)
+    deposits = list(DepositRequest.objects.select_for_update().filter(
+        quote=quote, status=DepositRequest.Status.ISSUED, deduction_entry__isnull=True).order_by("position", "pk"))
+    drafts = list(DepositRequest.objects.filter(quote=quote, status=DepositRequest.Status.DRAFT))
+    for draft in drafts:
+        draft.status = DepositRequest.Status.CANCELLED
+        draft.save(update_fields=["status"])
+    record_events(drafts, "cancelled", by=by, data={"reason": "quote invoiced"})
+    quote.status = Quote.Status.INVOICED
+    quote.save(update_fields=["status"])
+    if not deposits:
+        return
+    settled = dict(Settlement.objects.filter(debit_line_id__in=[d.receivable_line_id for d in deposits])
+                   .values("debit_line_id").annotate(s=Sum("amount_minor")).values_list("debit_line_id", "s"))
+    currency, party = invoice.currency, invoice.party
+    paid = sum(settled.get(d.receivable_line_id, 0) for d in deposits)
+    to_invoice = max(min(paid, invoice.total_minor), 0)
+    by_kind = {account.kind: account for account in sorted(accounts.values(), key=lambda a: a.code, reverse=True)}
+    receivable = by_kind[Account.Kind.RECEIVABLE]
+    lines = [LineDraft.signed(by_kind[Account.Kind.DEPOSITS], Money(sum(d.amount_minor for d in deposits), currency),
+                              party=party, label=invoice.number)]
+    targets: list[int | None] = [None]  # the receivable line each entry line settles, in order
+    if to_invoice:
+        lines.append(LineDraft.signed(receivable, Money(-to_invoice, currency), party=party, label=invoice.number))
+        targets.append(invoice.receivable_line_id)
+    if paid > to_invoice:
+        lines.append(LineDraft.signed(by_kind[Account.Kind.ADVANCE], Money(to_invoice - paid, currency), party=party,
+                                      label=invoice.number))
+        targets.append(None)
+    for deposit in deposits:
+        unpaid = deposit.amount_minor - settled.get(deposit.receivable_line_id, 0)
+        if unpaid > 0:
+            lines.append(LineDraft.signed(receivable, Money(-unpaid, currency), party=party, label=deposit.number))
+            targets.append(deposit.receivable_line_id)
+    organisation = invoice.organisation
+    key = f"invoice:{invoice.pk}:deposits"
+    entry = post_entries(organisation, [(EntryDraft(
+        journal=journal_of_kind(organisation, Journal.Kind.SALES), date=invoice.issued_on,
+        label=f"{invoice.number} acomptes {quote.number}"[:200], lines=tuple(lines)), key)], by=by)[0]
+    for line, target in zip(entry.lines.order_by("pk"), targets, strict=True):
+        if target is not None:
+            settle(debit_line_id=target, credit_line_id=line.pk, idempotency_key=f"{key}:settle:{target}", by=by)
+    for deposit in deposits:
+        deposit.deduction_entry = entry
+        deposit.save(update_fields=["deduction_entry"])
+    record_events(deposits, "deducted", by=by, data={"invoice": invoice.number})
+    record_event(invoice, "deposits_deducted", by=by, data={
+        "quote": quote.number, "paid": Money(paid, currency).as_json(),
+        "deducted": Money(to_invoice, currency).as_json()})
 
 
 def _closing_credit_note_totals(credit_note: Invoice, lines: list[tuple], rates: dict[int, tuple]) -> Totals | None:
@@ -237,7 +310,7 @@ def _apply_credit_note(credit_note: Invoice, *, by: Any) -> None:
 # converts every column it loads, dates and datetimes dearly on SQLite).
 BATCH_FIELDS = ("organisation", "invoice_type", "party", "kind", "status", "number", "issued_on", "currency",
                 "credited_invoice", "party__name", "party__payment_delay_days", "credited_invoice__receivable_line",
-                "credited_invoice__total_minor")
+                "credited_invoice__total_minor", "quote")
 
 
 def _lock(ids: Sequence[int], *, only: Sequence[str] | None = None) -> list[Invoice]:
@@ -336,7 +409,14 @@ def post_invoices(
                 Invoice.objects.filter(pk__in=[i.pk for i in batch]).update(status=Invoice.Status.VALIDATED)
                 record_events(batch, Invoice.Status.VALIDATED, by=by)
                 report.validated += len(batch)
-    ids = list(scope.filter(status=Invoice.Status.VALIDATED).order_by("pk").values_list("pk", flat=True))
+    validated = scope.filter(status=Invoice.Status.VALIDATED).order_by("pk")
+    # Final invoices of quotes go one by one through post_invoice: each deducts its quote's deposits.
+    for pk in validated.filter(quote__isnull=False).values_list("pk", flat=True):
+        try:
+            report.posted.append(post_invoice(invoice_id=pk, by=by, today=today).number)
+        except DomainError as error:
+            report.failed.append({"invoice": Invoice.objects.get(pk=pk).display_name, **error.as_dict()})
+    ids = list(validated.filter(quote__isnull=True).values_list("pk", flat=True))
     for start in range(0, len(ids), chunk_size):
         chunk = ids[start:start + chunk_size]
         try:
