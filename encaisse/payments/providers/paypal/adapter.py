@@ -9,6 +9,14 @@ return from the same tab, a second tab, or a retry after a timeout all capture
 once. The return URL's parameters are never trusted: only the order as PayPal
 reports it counts.
 
+Saved methods are PayPal's vault. A checkout the payer agreed to keep asks
+PayPal to store the account once the payment succeeds (store_in_vault
+ON_SUCCESS); the captured order then names the vault id and PayPal's customer
+id. A later charge creates an order paid from that vault id, which PayPal
+captures at once without the payer, under the attempt's key as
+PayPal-Request-Id. Only the two ids are kept: the payer's PayPal email is
+never logged or stored by this adapter.
+
 Webhooks are verified by PayPal itself (POST
 /v1/notifications/verify-webhook-signature), which is the verification PayPal
 documents for REST webhooks. The event id is the deduplication key.
@@ -20,6 +28,7 @@ import json
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -38,6 +47,7 @@ from encaisse.payments.providers.base import (
     ProviderEvent,
     ProviderResult,
     RefundRequest,
+    SavedMethodInfo,
 )
 
 # PayPal refuses decimals for these currencies even where ISO 4217 has a minor unit.
@@ -57,6 +67,13 @@ _DECLINE_ISSUES = frozenset({
 
 # Capture answers meaning the payer still has to approve (again): the order may yet be paid.
 _AWAITING_PAYER_ISSUES = frozenset({"ORDER_NOT_APPROVED", "PAYER_ACTION_REQUIRED"})
+
+# Off-session nobody is there to approve: PayPal asking for the payer is a refusal of this charge.
+_CHARGE_DECLINE_ISSUES = _DECLINE_ISSUES | {"PAYER_ACTION_REQUIRED"}
+
+# What a checkout asks PayPal when the payer agreed to keep the method: save the account once the
+# payment succeeds, for payments the merchant starts later (usage MERCHANT) without the payer present.
+_VAULT_ON_SUCCESS = {"store_in_vault": "ON_SUCCESS", "usage_type": "MERCHANT", "customer_type": "CONSUMER"}
 
 _CAPTURE_OUTCOMES = {
     "COMPLETED": Outcome.SUCCEEDED,
@@ -85,6 +102,11 @@ _EVENT_OUTCOMES = {
     "CHECKOUT.ORDER.APPROVED": Outcome.PENDING,
     # The resource is the refund; its own status says whether it went through.
     "PAYMENT.CAPTURE.REFUNDED": Outcome.SUCCEEDED,
+    # The resource is the order with its captures: the last capture's status is the outcome.
+    "CHECKOUT.ORDER.COMPLETED": Outcome.SUCCEEDED,
+    # A PayPal account saved once its payment succeeded. The payment itself (amount, fee) is read
+    # from the order by fetch, so this event only brings the saved method and asks for a refresh.
+    "VAULT.PAYMENT-TOKEN.CREATED": Outcome.PENDING,
 }
 
 _TRANSMISSION_HEADERS = {
@@ -94,6 +116,10 @@ _TRANSMISSION_HEADERS = {
     "cert_url": "PAYPAL-CERT-URL",
     "auth_algo": "PAYPAL-AUTH-ALGO",
 }
+
+# Repeats a PayPal-Request-Id to learn what became of the first request; as a new request it is invalid
+# (no purchase unit), so PayPal creates nothing under a key it never saw.
+_LOOKUP_BODY = {"intent": "CAPTURE", "purchase_units": []}
 
 # A token is renewed this long before PayPal says it expires, so a call never starts with a dying one.
 _TOKEN_MARGIN_SECONDS = 60
@@ -170,6 +196,22 @@ def _capture_result(capture: Mapping[str, Any]) -> ProviderResult:
     )
 
 
+def saved_method_of(order: Mapping[str, Any]) -> SavedMethodInfo | None:
+    """Return the PayPal account the order saved in the vault, if PayPal says it is saved (VAULTED).
+
+    Only PayPal's ids are returned. The account's email, which PayPal also
+    sends, is left out on purpose: it is the payer's personal data and the
+    brand "paypal" is enough for a person to recognise the method.
+    """
+    paypal = (order.get("payment_source") or {}).get("paypal") or {}
+    vault = (paypal.get("attributes") or {}).get("vault") or {}
+    if vault.get("status") != "VAULTED" or not vault.get("id"):
+        return None  # not asked, or still APPROVED: VAULT.PAYMENT-TOKEN.CREATED follows
+    customer = vault.get("customer") or {}
+    return SavedMethodInfo(token=str(vault["id"]), customer_token=str(customer["id"]) if customer.get("id") else None,
+                           brand="paypal")
+
+
 def _captures_of(order: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [
         capture
@@ -189,6 +231,8 @@ class PayPalProvider:
     code: ClassVar[str] = "paypal"
     capabilities: ClassVar[frozenset[Capability]] = frozenset({
         Capability.HOSTED_CHECKOUT,
+        Capability.SAVE_METHOD,
+        Capability.SAVED_METHOD,
         Capability.REFUND,
         Capability.PARTIAL_REFUND,
     })
@@ -288,9 +332,23 @@ class PayPalProvider:
         refuses a second payment under the same invoice_id, one more guard
         against paying an attempt twice); the human reference goes in the
         description. The idempotency key is the PayPal-Request-Id, so a retry
-        returns the same order. Raises CheckoutNotStarted when no order can be
-        shown to the payer.
+        returns the same order. When the payer agreed to keep the method, the
+        order asks PayPal to vault the account once the payment succeeds (and
+        to attach it to the PayPal customer we already know, if any). Raises
+        CheckoutNotStarted when no order can be shown to the payer.
         """
+        paypal: dict[str, object] = {"experience_context": {
+            "return_url": request.return_url,
+            "cancel_url": request.cancel_url,
+            "user_action": "PAY_NOW",
+            "shipping_preference": "NO_SHIPPING",
+            "locale": _paypal_locale(request.locale),
+        }}
+        if request.save_method:
+            attributes: dict[str, object] = {"vault": dict(_VAULT_ON_SUCCESS)}
+            if request.customer_token:
+                attributes["customer"] = {"id": request.customer_token}
+            paypal["attributes"] = attributes
         body = {
             "intent": "CAPTURE",
             "purchase_units": [{
@@ -300,13 +358,7 @@ class PayPalProvider:
                 "description": f"{request.reference} {request.description}".strip()[:127],
                 "amount": paypal_amount(request.amount),
             }],
-            "payment_source": {"paypal": {"experience_context": {
-                "return_url": request.return_url,
-                "cancel_url": request.cancel_url,
-                "user_action": "PAY_NOW",
-                "shipping_preference": "NO_SHIPPING",
-                "locale": _paypal_locale(request.locale),
-            }}},
+            "payment_source": {"paypal": paypal},
         }
         try:
             status, order = self._api("POST", "/v2/checkout/orders", json_body=body,
@@ -343,16 +395,12 @@ class PayPalProvider:
         nothing was paid. Anything else that stops the lookup is UNKNOWN, never
         NOT_PROCESSED, because the payer may have approved in the meantime.
 
-        Without any id there is nothing PayPal can be asked (it has no lookup
-        by PayPal-Request-Id), so the answer is UNKNOWN: a checkout whose order
-        never reached the payer cannot have been paid, but a refund that timed
-        out before its id came back may have gone through, and is resolved by
-        calling refund() again under the same key, which PayPal answers with
-        the first refund.
+        Without any id (a charge or checkout whose answer never came back),
+        the order is looked for under the idempotency key: see
+        _find_order_by_key.
         """
         if not provider_reference:
-            return ProviderResult(outcome=Outcome.UNKNOWN,
-                                  message="no PayPal id to look up: re-send under the same key to learn more")
+            return self._find_order_by_key(idempotency_key)
         try:
             for path in (f"/v2/checkout/orders/{provider_reference}",
                          f"/v2/payments/captures/{provider_reference}",
@@ -375,7 +423,35 @@ class PayPalProvider:
             return ProviderResult(outcome=Outcome.UNKNOWN, provider_reference=provider_reference,
                                   message=error.message)
 
-    def _settle_order(self, order: Mapping[str, Any], idempotency_key: str) -> ProviderResult:
+    def _find_order_by_key(self, idempotency_key: str) -> ProviderResult:
+        """Learn what became of an order created under this key whose id never came back.
+
+        PayPal has no lookup by PayPal-Request-Id, but it answers a POST that
+        repeats a request id with "the latest status of the previous request".
+        The repeat carries a body PayPal cannot act on (no purchase unit), so a
+        key PayPal never saw creates nothing and charges nothing. Any answer
+        other than an order (or a refusal replayed from a charge) stays
+        UNKNOWN: PayPal finding the body invalid does not prove it never saw
+        the key, and a refund's key belongs to the refund endpoint, where
+        refund() re-sent under the same key gets the first refund back.
+        """
+        try:
+            status, order = self._api("POST", "/v2/checkout/orders", json_body=_LOOKUP_BODY,
+                                      request_id=idempotency_key)
+            if status in (200, 201) and order.get("id"):
+                return self._settle_order(order, idempotency_key,
+                                          off_session=_is_off_session(order))
+        except _NoAnswer as error:
+            return ProviderResult(outcome=Outcome.UNKNOWN, message=error.message)
+        refused = _charge_error_result(status, order)
+        if refused.outcome is Outcome.DECLINED:
+            return refused
+        return ProviderResult(outcome=Outcome.UNKNOWN, decline_code=refused.decline_code,
+                              message=f"no order found under this key ({refused.message})", raw=order)
+
+    def _settle_order(self, order: Mapping[str, Any], idempotency_key: str, *,
+                      off_session: bool = False) -> ProviderResult:
+        """Translate an order, capturing it if approved; off-session, a payer still needed is a decline."""
         order_id = str(order.get("id", ""))
         order_status = order.get("status")
         if order_status == "APPROVED":
@@ -390,19 +466,27 @@ class PayPalProvider:
                     return ProviderResult(outcome=Outcome.DECLINED, provider_reference=order_id,
                                           decline_code=result.decline_code, message=result.message, raw=order)
                 if result.decline_code in _AWAITING_PAYER_ISSUES:
-                    return ProviderResult(outcome=Outcome.PENDING, provider_reference=order_id,
+                    return ProviderResult(outcome=Outcome.DECLINED if off_session else Outcome.PENDING,
+                                          provider_reference=order_id,
                                           decline_code=result.decline_code, message=result.message, raw=order)
                 return _unknown(order_id, result)
             order_status = order.get("status")
         if order_status == "COMPLETED":
             captures = _captures_of(order)
             if captures:
-                return _capture_result(captures[-1])
+                # A charge pays from a method already kept: only a checkout brings a new one.
+                saved = None if off_session else saved_method_of(order)
+                return replace(_capture_result(captures[-1]), saved_method=saved)
             return ProviderResult(outcome=Outcome.UNKNOWN, provider_reference=order_id,
                                   message="completed order without a capture", raw=order)
         if order_status == "VOIDED":
             return ProviderResult(outcome=Outcome.NOT_PROCESSED, provider_reference=order_id,
                                   message="order voided", raw=order)
+        if off_session:
+            # Nobody is there to approve: PayPal wanting the payer means this charge cannot go through.
+            return ProviderResult(outcome=Outcome.DECLINED, provider_reference=order_id,
+                                  decline_code=str(order_status or "") or None, message=f"order {order_status}",
+                                  raw=order)
         # CREATED, SAVED, PAYER_ACTION_REQUIRED: the payer has not approved yet.
         return ProviderResult(outcome=Outcome.PENDING, provider_reference=order_id,
                               message=f"order {order_status}", raw=order)
@@ -432,8 +516,40 @@ class PayPalProvider:
         return _refund_result(refund)
 
     def charge(self, request: ChargeRequest) -> ProviderResult:
-        """Off-session charges need PayPal's vault, which this adapter does not offer (no SAVED_METHOD)."""
-        return ProviderResult(outcome=Outcome.NOT_PROCESSED, message="PayPal saved methods are not supported")
+        """Pay from a saved PayPal account (its vault id) without the payer, in one order PayPal captures at once.
+
+        The idempotency key is the PayPal-Request-Id (PayPal requires one for
+        such single-step orders), so a retry after a timeout or a 5xx gets the
+        first order back instead of a second charge, and fetch() without an id
+        finds that order under the key. PayPal refusing the account (422 with
+        INSTRUMENT_DECLINED, or PAYER_ACTION_REQUIRED since nobody is there to
+        approve) is DECLINED with PayPal's issue as the decline code. The
+        result names the capture, which is what a refund needs.
+        """
+        body = {
+            "intent": "CAPTURE",
+            "purchase_units": [{
+                "reference_id": "default",
+                "custom_id": request.attempt_id,
+                "invoice_id": request.attempt_id,
+                "description": request.statement_label[:127],
+                "soft_descriptor": request.statement_label[:22],
+                "amount": paypal_amount(request.amount),
+            }],
+            "payment_source": {"paypal": {"vault_id": request.method_token}},
+        }
+        try:
+            status, order = self._api("POST", "/v2/checkout/orders", json_body=body,
+                                      request_id=request.idempotency_key)
+        except _NoAnswer as error:
+            return ProviderResult(outcome=error.outcome, message=error.message)
+        if status not in (200, 201):
+            return _charge_error_result(status, order)
+        try:
+            return self._settle_order(order, request.idempotency_key, off_session=True)
+        except _NoAnswer as error:
+            # The order exists: whatever stopped its capture, fetch() with its id tells the rest.
+            return ProviderResult(outcome=Outcome.UNKNOWN, provider_reference=order.get("id"), message=error.message)
 
     # -- Webhooks -------------------------------------------------------------
 
@@ -469,6 +585,19 @@ class PayPalProvider:
         return _event_of(event)
 
 
+def _charge_error_result(status: int, body: Mapping[str, Any]) -> ProviderResult:
+    """Translate a refused charge: off-session, PayPal asking for the payer is a decline too."""
+    result = _error_result(status, body)
+    if status == 422 and result.decline_code in _CHARGE_DECLINE_ISSUES:
+        return replace(result, outcome=Outcome.DECLINED)
+    return result
+
+
+def _is_off_session(order: Mapping[str, Any]) -> bool:
+    """Whether the order was paid from a vault id (a charge) rather than approved by the payer."""
+    return bool(((order.get("payment_source") or {}).get("paypal") or {}).get("vault_id"))
+
+
 def _unknown(reference: str, result: ProviderResult) -> ProviderResult:
     """Keep PayPal's code and message, but say the outcome is still to be learned."""
     return ProviderResult(outcome=Outcome.UNKNOWN, provider_reference=reference, decline_code=result.decline_code,
@@ -497,6 +626,36 @@ def _event_of(event: Mapping[str, Any]) -> ProviderEvent | None:
     if outcome is None:
         return None
     resource = event.get("resource") or {}
+    if event_type == "VAULT.PAYMENT-TOKEN.CREATED":
+        # Leads back to the attempt through the order that saved the account.
+        customer = resource.get("customer") or {}
+        return ProviderEvent(
+            event_id=str(event["id"]),
+            provider_reference=str((resource.get("metadata") or {}).get("order_id", "")),
+            outcome=outcome,
+            occurred_at=_parse_time(event.get("create_time")),
+            saved_method=SavedMethodInfo(token=str(resource.get("id", "")), brand="paypal",
+                                         customer_token=str(customer["id"]) if customer.get("id") else None),
+            raw=event,
+        ) if resource.get("id") else None
+    if event_type == "CHECKOUT.ORDER.COMPLETED":
+        captures = _captures_of(resource)
+        if not captures:
+            return None
+        result = _capture_result(captures[-1])
+        units = resource.get("purchase_units") or [{}]
+        return ProviderEvent(
+            event_id=str(event["id"]),
+            provider_reference=str(result.provider_reference or ""),
+            outcome=result.outcome,
+            occurred_at=_parse_time(event.get("create_time")),
+            attempt_id=units[0].get("custom_id"),
+            amount=result.amount,
+            fee=result.fee,
+            decline_code=result.decline_code,
+            saved_method=None if _is_off_session(resource) else saved_method_of(resource),
+            raw=event,
+        )
     if event_type == "CHECKOUT.ORDER.APPROVED":
         units = resource.get("purchase_units") or [{}]
         return ProviderEvent(

@@ -344,12 +344,13 @@ def test_an_order_paypal_no_longer_knows_was_not_processed(fake_paypal):
     assert result.outcome is Outcome.NOT_PROCESSED
 
 
-def test_without_a_paypal_id_fetch_cannot_tell_and_asks_nothing(fake_paypal):
+def test_without_a_paypal_id_and_no_order_under_the_key_fetch_cannot_tell_and_creates_nothing(fake_paypal):
     # A refund that timed out before its id came back may have gone through: never "not processed".
     result = fake_paypal.provider().fetch(idempotency_key="k", provider_reference=None)
 
     assert result.outcome is Outcome.UNKNOWN
-    assert fake_paypal.requests == []
+    assert fake_paypal.orders == {}
+    assert fake_paypal.captures == {}
 
 
 def test_a_lookup_that_gets_a_5xx_stays_unknown(fake_paypal, checkout_request):
@@ -439,18 +440,6 @@ def test_a_refund_whose_request_id_is_still_in_flight_is_unknown(fake_paypal, ch
     result = provider.refund(refund_request(payment.provider_reference, "10.00"))
 
     assert result.outcome is Outcome.UNKNOWN
-
-
-def test_charge_is_not_offered(fake_paypal):
-    from encaisse.payments.providers.base import Capability, ChargeRequest
-
-    provider = fake_paypal.provider()
-    result = provider.charge(ChargeRequest(attempt_id="a", idempotency_key="k", amount=Money.of("1", "EUR"),
-                                           method_token="t", customer_token=None, statement_label="x"))
-
-    assert Capability.SAVED_METHOD not in provider.capabilities
-    assert result.outcome is Outcome.NOT_PROCESSED
-    assert fake_paypal.requests == []
 
 
 # -- Webhooks ----------------------------------------------------------------------
