@@ -17,7 +17,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from encaisse.invoicing.models import Invoice
+from encaisse.invoicing.models import DepositRequest, Invoice
+from encaisse.invoicing.selectors import deposit_of_lines, deposit_payable
 from encaisse.ledger.models import Account, EntryLine
 from encaisse.parties.models import Organisation
 from encaisse.payments import online
@@ -32,7 +33,11 @@ log = logging.getLogger(__name__)
 
 
 def _items(token: str):
-    """The organisation, customer, lines and invoices a pay link names; 400 tampered, 404 expired or gone."""
+    """The organisation, customer, lines, invoices and deposit request a pay link names; 404 expired or gone.
+
+    A tampered link raises BadPayLink (400). A link names either invoices or
+    one deposit request's line (encaisse pay-link, the quote's page).
+    """
     try:
         link = read_pay_link(token)
     except ExpiredPayLink as error:
@@ -46,7 +51,7 @@ def _items(token: str):
         raise Http404(_("These items cannot be paid here."))
     invoices = list(Invoice.objects.filter(entry__lines__in=lines).select_related("invoice_type__regie")
                     .distinct().order_by("number"))
-    return link, organisation, lines[0].party, invoices
+    return link, organisation, lines[0].party, invoices, deposit_of_lines(link.line_ids)
 
 
 def _configured(account: ProviderAccount) -> bool:
@@ -58,8 +63,11 @@ def _configured(account: ProviderAccount) -> bool:
     return True
 
 
-def _accounts(organisation: Organisation, invoices: list[Invoice]) -> list[ProviderAccount]:
+def _accounts(organisation: Organisation, invoices: list[Invoice],
+              deposit: DepositRequest | None = None) -> list[ProviderAccount]:
     regies = {invoice.invoice_type.regie.code for invoice in invoices}
+    if deposit is not None:  # a deposit is collected by the régie of the quote's final invoice
+        regies.add(deposit.quote.invoice_type.regie.code)
     usable = ProviderAccount.objects.filter(organisation=organisation, active=True, provider__in=list(BUILDERS))
     return [account for account in usable
             if (not account.regie_code or regies == {account.regie_code}) and _configured(account)]
@@ -68,20 +76,25 @@ def _accounts(organisation: Organisation, invoices: list[Invoice]) -> list[Provi
 @require_http_methods(["GET", "POST"])
 def pay_page(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        link, organisation, customer, invoices = _items(token)
+        link, organisation, customer, invoices, deposit = _items(token)
     except BadPayLink:
         return HttpResponseBadRequest(_("This payment link is not valid."))
     due = online.due_on_lines(customer, link.line_ids)
-    accounts = _accounts(organisation, invoices)
+    accounts = _accounts(organisation, invoices, deposit)
     saveable = {account.code for account in accounts
                 if Capability.SAVE_METHOD in adapter_for(account).capabilities}
     error = ""
-    if request.method == "POST":
+    # Deposits are paid one at a time: while an earlier one is unpaid, this one opens no checkout.
+    payable, refusal = deposit_payable(deposit) if deposit is not None and due.minor > 0 else (True, "")
+    if not payable:
+        error = refusal
+    elif request.method == "POST":
         account = next((a for a in accounts if a.code == request.POST.get("provider")), None)
         if account is None:
             error = _("Choose a payment method.")
         else:
-            numbers = ", ".join(invoice.number for invoice in invoices if invoice.number)
+            numbers = ", ".join([invoice.number for invoice in invoices if invoice.number]
+                                + ([deposit.number] if deposit is not None else []))
             consent = None
             if request.POST.get("save_method") == "1" and account.code in saveable:
                 consent = {"text": consent_text(organisation), "at": timezone.now().isoformat(),
@@ -100,7 +113,8 @@ def pay_page(request: HttpRequest, token: str) -> HttpResponse:
             else:
                 return HttpResponseRedirect(session.redirect_url)
     return render(request, "pay/page.html", {
-        "organisation": organisation, "customer": customer, "invoices": invoices, "due": due,
+        "organisation": organisation, "customer": customer, "invoices": invoices, "deposit": deposit,
+        "payable": payable, "due": due,
         "accounts": accounts, "error": error, "saveable": saveable, "consent_text": consent_text(organisation),
     }, status=409 if error else 200)
 
