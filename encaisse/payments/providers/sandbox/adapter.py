@@ -15,6 +15,8 @@ Test cards (spaces optional):
     4000 0000 0000 0341  succeeds and can be kept, but off-session charges of it are declined (card_declined)
     4000 0027 6000 3184  asks for strong authentication, then succeeds; off-session charges of it are declined
                          with authentication_required (the bank wants the payer there)
+    4000 0000 0000 0119  succeeds and can be kept; an off-session charge of it is taken but its answer is
+                         lost (charge() raises TimeoutError once): fetch() or the same key again tells it
 A pending payment takes its final status `settle_after_seconds` after the card
 was entered, the next time anyone asks (fetch) — as a real provider would
 answer a later look-up. No card number is kept: only the scenario it chose.
@@ -74,11 +76,14 @@ TEST_CARDS = {
     "4000000000000085": (Outcome.PENDING, Outcome.DECLINED, "card_declined"),
     "4000000000000341": (Outcome.SUCCEEDED, "", ""),
     "4000002760003184": ("authenticating", Outcome.SUCCEEDED, ""),
+    "4000000000000119": (Outcome.SUCCEEDED, "", ""),
 }
+LOST = "lost"  # a charge taken whose answer never comes back: the network failure a provider call can meet
 # card number → (outcome, decline code) of off-session charges of it once saved; others succeed
 CHARGE_SCENARIOS = {
     "4000000000000341": (Outcome.DECLINED, "card_declined"),
     "4000002760003184": (Outcome.DECLINED, "authentication_required"),
+    "4000000000000119": (LOST, ""),
 }
 CARD_LIFETIME_YEARS = 3  # the expiry of a saved card when the payer typed none
 
@@ -110,7 +115,7 @@ class SandboxProvider:
             return query.filter(reference=reference).first()
         return query.filter(idempotency_key=idempotency_key).first() if idempotency_key else None
 
-    def _saved_card(self, payment: Any) -> Any:
+    def saved_card(self, payment: Any) -> Any:
         from .models import SandboxSavedCard
 
         return SandboxSavedCard.objects.filter(account_code=self.account_code,
@@ -131,7 +136,7 @@ class SandboxProvider:
             if payment.status == Outcome.PENDING:
                 payment.settles_at = timezone.now() + self.settle_after
             payment.save(update_fields=["status", "final_status", "decline_code", "settles_at"])
-            if card := self._saved_card(payment):
+            if card := self.saved_card(payment):
                 today = timezone.localdate()
                 card.exp_month, card.exp_year = expiry or (today.month, today.year + CARD_LIFETIME_YEARS)
                 card.brand, card.last4 = "visa", number[-4:]
@@ -169,7 +174,7 @@ class SandboxProvider:
         """The card kept by a succeeded checkout that asked for it; None otherwise."""
         if payment.status != Outcome.SUCCEEDED:
             return None
-        card = self._saved_card(payment)
+        card = self.saved_card(payment)
         if card is None or not card.last4:
             return None
         return SavedMethodInfo(token=card.token, brand=card.brand, last4=card.last4, exp_month=card.exp_month,
@@ -230,6 +235,7 @@ class SandboxProvider:
                                                last4__gt="").first()
         if card is None:
             return ProviderResult(outcome=Outcome.NOT_PROCESSED, message="no such saved card")
+        lost = card.charge_status == LOST
         try:
             with transaction.atomic():
                 payment = SandboxPayment.objects.create(
@@ -237,9 +243,12 @@ class SandboxProvider:
                     idempotency_key=request.idempotency_key, attempt_id=request.attempt_id,
                     amount_minor=request.amount.minor, currency=request.amount.currency,
                     description=f"off-session {card.token}"[:255], return_url="",
-                    status=card.charge_status or Outcome.SUCCEEDED, decline_code=card.charge_decline_code)
+                    status=Outcome.SUCCEEDED if lost else card.charge_status or Outcome.SUCCEEDED,
+                    decline_code=card.charge_decline_code)
         except IntegrityError:  # the same key at the same moment: replay the first
-            payment = self._payment(idempotency_key=request.idempotency_key)
+            return self._result(self._payment(idempotency_key=request.idempotency_key))
+        if lost:
+            raise TimeoutError("sandbox test card 0119: the charge was taken but its answer was lost")
         return self._result(payment)
 
     def refund(self, request: RefundRequest) -> ProviderResult:

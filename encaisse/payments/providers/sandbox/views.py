@@ -9,9 +9,12 @@ a development server may not be able to call itself over HTTP).
 from __future__ import annotations
 
 import logging
+import re
+from typing import Literal
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -35,6 +38,21 @@ def notify(payment: SandboxPayment) -> None:
         log.exception("sandbox notification for %s was not handled", payment.reference)
 
 
+def _expiry(text: str) -> tuple[int, int] | Literal[False] | None:
+    """(month, year) from "MM/YY" or "MM/YYYY"; None when empty (the sandbox picks one), False when invalid."""
+    if not text.strip():
+        return None
+    found = re.fullmatch(r"\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*", text)
+    if not found:
+        return False
+    month, year = int(found[1]), int(found[2])
+    year += 2000 if year < 100 else 0
+    today = timezone.localdate()
+    if not 1 <= month <= 12 or (year, month) < (today.year, today.month):
+        return False
+    return month, year
+
+
 @require_http_methods(["GET", "POST"])
 def page(request: HttpRequest, reference: str) -> HttpResponse:
     payment = get_object_or_404(SandboxPayment, reference=reference)
@@ -44,15 +62,20 @@ def page(request: HttpRequest, reference: str) -> HttpResponse:
         return HttpResponseRedirect(payment.return_url)
     error = ""
     if request.method == "POST":
+        expiry = _expiry(request.POST.get("expiry", ""))
         # The card number is looked up and dropped here: never stored, never logged.
-        if _adapter(payment).enter_card(payment, request.POST.get("card_number", "")):
+        if expiry is False:
+            error = _("Enter the expiry date as MM/YY, this month or later, or leave it empty.")
+        elif _adapter(payment).enter_card(payment, request.POST.get("card_number", ""), expiry=expiry):
             if payment.status == "authenticating":
                 return HttpResponseRedirect(f"{request.path}confirm/")
             notify(payment)
             return HttpResponseRedirect(payment.return_url)
-        error = _("Use one of the sandbox's test cards.")
+        else:
+            error = _("Use one of the sandbox's test cards.")
     return render(request, "sandbox/pay.html",
-                  {"payment": payment, "amount": Money(payment.amount_minor, payment.currency), "error": error},
+                  {"payment": payment, "amount": Money(payment.amount_minor, payment.currency), "error": error,
+                   "saves_card": _adapter(payment).saved_card(payment) is not None},
                   status=400 if error else 200)
 
 
