@@ -5,11 +5,9 @@ from datetime import date
 import pytest
 
 from encaisse.core.money import Money
-from encaisse.invoicing.models import Invoice
-from encaisse.invoicing.services import issue_credit_note, post_invoice
-from encaisse.invoicing.tests.factories import draft_invoice
-from encaisse.ledger.models import Entry, Settlement
+from encaisse.ledger.models import Account, Entry, Journal, Settlement
 from encaisse.ledger.selectors import customer_balance
+from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entry
 from encaisse.ledger.verify import verify_ledger
 from encaisse.payments import online
 from encaisse.payments.errors import PaymentRefused
@@ -43,23 +41,32 @@ def stripe_account(org, fake_stripe, monkeypatch):
     return account
 
 
-def paid_through_stripe(customer, clerk, account, fake, net: str = "83.33") -> PaymentAttempt:
-    """An invoice of `net` + 20 % VAT (83.33 → 100.00) paid in full on Stripe Checkout, booked."""
+def sale(customer, clerk, amount: Money, *, credit: bool = False) -> Entry:
+    """A sale on the customer's account (411 debit, 706 credit), or with `credit` its credit note (the reverse).
+
+    Written on the ledger directly: payments sit below invoicing and may not use it.
+    """
     org = customer.organisation
-    invoice = post_invoice(invoice_id=draft_invoice(org, customer, ("Service", "1", net),
-                                                    status=Invoice.Status.VALIDATED).pk, by=clerk, today=MARCH_1)
-    due = invoice_total(invoice)
-    attempt, session = online.start_checkout(customer=customer, amount=due, line_ids=[invoice.receivable_line_id],
+    sign = -1 if credit else 1
+    key = f"test:{'credit' if credit else 'sale'}:{Entry.objects.count()}"
+    return post_entry(org, EntryDraft(
+        journal=journal_of_kind(org, Journal.Kind.SALES), date=MARCH_1, label=key,
+        lines=(LineDraft.signed(account_of_kind(org, Account.Kind.RECEIVABLE), Money(sign * amount.minor, "EUR"),
+                                party=customer, due_on=MARCH_1),
+               LineDraft.signed(account_of_kind(org, Account.Kind.REVENUE), Money(-sign * amount.minor, "EUR")))),
+        idempotency_key=key, by=clerk)
+
+
+def paid_through_stripe(customer, clerk, account, fake, amount: str = "100.00") -> PaymentAttempt:
+    """A sale of `amount` paid in full on Stripe Checkout (the payer pays on the fake's page), booked."""
+    due = eur(amount)
+    line = sale(customer, clerk, due).lines.get(account__kind=Account.Kind.RECEIVABLE)
+    attempt, session = online.start_checkout(customer=customer, amount=due, line_ids=[line.pk],
                                              provider_account=account, return_url="https://shop.example/back/")
     fake.pay_checkout(session.provider_reference)
     attempt = online.refresh_attempt(attempt)
     assert attempt.status == "succeeded"
     return attempt
-
-
-def invoice_total(invoice: Invoice) -> Money:
-    line = invoice.receivable_line
-    return Money(line.debit_minor, line.currency)
 
 
 def refunds_at_stripe(fake) -> list[dict]:
@@ -76,7 +83,7 @@ def assert_balanced(entry: Entry) -> None:
 
 
 @pytest.mark.django_db
-def test_a_full_refund_goes_back_through_stripe_and_the_customer_owes_the_invoice_again(
+def test_a_full_refund_goes_back_through_stripe_and_the_customer_owes_the_sale_again(
         org, customer, clerk, fake_stripe, stripe_account):
     payment = paid_through_stripe(customer, clerk, stripe_account, fake_stripe)
 
@@ -92,7 +99,7 @@ def test_a_full_refund_goes_back_through_stripe_and_the_customer_owes_the_invoic
     by_account = {line.account.code: (line.debit_minor, line.credit_minor) for line in entry.lines.all()}
     assert by_account == {"467": (0, 10000), "411": (10000, 0)}
     assert entry.lines.get(account__code="411").due_on == entry.date
-    assert customer_balance(customer) == eur("100.00")  # the invoice is owed again
+    assert customer_balance(customer) == eur("100.00")  # the sale is owed again
     assert refundable(payment) == eur("0.00")
     assert verify_ledger(org).ok
 
@@ -147,10 +154,9 @@ def test_a_refund_with_bad_input_is_refused(customer, clerk, fake_stripe, stripe
 
 @pytest.mark.django_db
 def test_a_payment_that_did_not_succeed_cannot_be_refunded(org, customer, clerk, fake_stripe, stripe_account):
-    invoice = post_invoice(invoice_id=draft_invoice(org, customer, ("Service", "1", "50.00"),
-                                                    status=Invoice.Status.VALIDATED).pk, by=clerk, today=MARCH_1)
+    line = sale(customer, clerk, eur("60.00")).lines.get(account__kind=Account.Kind.RECEIVABLE)
     pending, _session = online.start_checkout(customer=customer, amount=eur("60.00"),
-                                              line_ids=[invoice.receivable_line_id], provider_account=stripe_account,
+                                              line_ids=[line.pk], provider_account=stripe_account,
                                               return_url="https://shop.example/back/")
     declined = PaymentAttempt.objects.create(
         organisation=org, customer=customer, provider_account=stripe_account, kind=AttemptKind.CHECKOUT,
@@ -245,8 +251,8 @@ def test_the_periodic_sweep_resolves_a_timed_out_refund(org, customer, clerk, fa
 
 @pytest.mark.django_db
 def test_refunding_an_overpayment_takes_it_from_the_advance(org, customer, clerk, fake_stripe, stripe_account):
-    payment = paid_through_stripe(customer, clerk, stripe_account, fake_stripe, net="50.00")  # 60.00
-    # The customer paid the same invoice again by transfer: 60.00 held on 419.
+    payment = paid_through_stripe(customer, clerk, stripe_account, fake_stripe, amount="60.00")
+    # The customer paid the same sale again by transfer: 60.00 held on 419.
     record_offline_payment(customer=customer, method="transfer", amount=eur("60.00"), received_on=MARCH_1,
                            reference="VIR 1", by=clerk)
     assert advance_balance(customer) == eur("60.00")
@@ -279,9 +285,8 @@ def test_a_refund_bigger_than_the_advance_takes_the_advance_then_the_rest_is_owe
 @pytest.mark.django_db
 def test_a_refund_after_a_credit_note_is_lettered_with_it_and_nothing_is_owed(
         org, customer, clerk, fake_stripe, stripe_account):
-    payment = paid_through_stripe(customer, clerk, stripe_account, fake_stripe, net="50.00")  # 60.00
-    invoice = Invoice.objects.get(receivable_line_id=payment.line_ids[0])
-    credit_note = issue_credit_note(invoice_id=invoice.pk, reason="Cancelled", by=clerk, today=MARCH_1)
+    payment = paid_through_stripe(customer, clerk, stripe_account, fake_stripe, amount="60.00")
+    credit_note = sale(customer, clerk, eur("60.00"), credit=True)  # the sale paid is cancelled
     assert customer_balance(customer) == eur("-60.00")  # the credit note is open on 411
 
     split = refund_split(customer, eur("60.00"))
@@ -290,7 +295,7 @@ def test_a_refund_after_a_credit_note_is_lettered_with_it_and_nothing_is_owed(
     assert (split.covered, split.owed_again) == (eur("60.00"), eur("0.00"))
     debit = refund.settled_entry.lines.get(account__code="411")
     lettered = Settlement.objects.get(debit_line=debit)
-    assert lettered.credit_line_id == credit_note.receivable_line_id
+    assert lettered.credit_line_id == credit_note.lines.get(account__kind=Account.Kind.RECEIVABLE).pk
     assert lettered.amount_minor == 6000
     assert customer_balance(customer) == eur("0.00")
     assert verify_ledger(org).ok
