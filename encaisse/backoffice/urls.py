@@ -7,7 +7,7 @@ Each view goes through admin.site.admin_view: staff of an organisation only
 from django.contrib import admin
 from django.urls import path, re_path
 
-from . import method_views, payment_views, refund_views, usage_views, views
+from . import method_views, payment_views, quote_views, refund_views, usage_views, views
 
 app_name = "staff"
 
@@ -27,6 +27,10 @@ urlpatterns = [
     path("invoices/<int:pk>/send/", admin.site.admin_view(views.invoice_send), name="invoice_send"),
     re_path(r"^invoices/(?P<pk>[0-9]+)/(?P<action>validate|reopen|cancel|post|credit)/$",
             admin.site.admin_view(views.invoice_action), name="invoice_action"),
+    re_path(r"^quotes/(?P<pk>[0-9]+)/(?P<action>send|accept|cancel|invoice)/$",
+            admin.site.admin_view(quote_views.quote_action), name="quote_action"),
+    path("quotes/<int:pk>/deposits/", admin.site.admin_view(quote_views.quote_deposit_add), name="quote_deposit_add"),
+    path("deposits/<int:pk>/issue/", admin.site.admin_view(quote_views.deposit_issue), name="deposit_issue"),
     path("usage/import/", admin.site.admin_view(usage_views.usage_import), name="usage_import"),
     re_path(r"^usage/import/(?P<token>[0-9a-f]{32})/confirm/$",
             admin.site.admin_view(usage_views.usage_import_confirm), name="usage_import_confirm"),
