@@ -155,9 +155,34 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 
+# No card number or full IBAN may reach a log: every handler masks them (encaisse.core.logsafety).
+# Django's own handlers are declared again (same levels and DEBUG rules as its defaults) only to
+# carry that filter; the root handler stands in for Python's last resort (warnings and up, to stderr).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"encaisse": {"handlers": ["console"], "level": os.environ.get("ENCAISSE_LOG_LEVEL", "INFO")}},
+    "filters": {
+        "redact_card_data": {"()": "encaisse.core.logsafety.RedactCardData"},
+        "require_debug_true": {"()": "django.utils.log.RequireDebugTrue"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "formatters": {
+        "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}",
+                          "style": "{"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_card_data"]},
+        "django.console": {"class": "logging.StreamHandler", "level": "INFO",
+                           "filters": ["require_debug_true", "redact_card_data"]},
+        "django.server": {"class": "logging.StreamHandler", "level": "INFO", "formatter": "django.server",
+                          "filters": ["redact_card_data"]},
+        "mail_admins": {"class": "encaisse.core.logsafety.AdminEmailHandler", "level": "ERROR",
+                        "filters": ["require_debug_false", "redact_card_data"]},
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "encaisse": {"level": os.environ.get("ENCAISSE_LOG_LEVEL", "INFO")},  # to the root's console
+        "django": {"handlers": ["django.console", "mail_admins"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+    },
 }
