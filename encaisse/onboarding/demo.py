@@ -18,8 +18,29 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from encaisse.invoicing.models import Invoice, InvoiceSeries, InvoiceType, PaymentMethod, Product, Regie, VatRate
-from encaisse.invoicing.services import add_line, create_draft, issue_credit_note, post_invoice, validate_invoice
+from encaisse.invoicing.models import (
+    Invoice,
+    InvoiceSeries,
+    InvoiceType,
+    PaymentMethod,
+    Product,
+    Quote,
+    Regie,
+    VatRate,
+)
+from encaisse.invoicing.services import (
+    accept_quote,
+    add_deposit_request,
+    add_line,
+    add_quote_line,
+    create_draft,
+    create_quote,
+    issue_credit_note,
+    issue_deposit_request,
+    post_invoice,
+    send_quote,
+    validate_invoice,
+)
 from encaisse.ledger.models import Account, Journal
 from encaisse.ledger.services import account_of_kind, journal_of_kind
 from encaisse.parties.models import Customer, Membership, Organisation
@@ -91,6 +112,9 @@ def load_demo(*, today: date | None = None) -> Organisation:
     today = today or timezone.localdate()
     with transaction.atomic():
         pressing = Organisation.objects.filter(slug=DEMO_SLUG).first() or _load_pressing(today)
+    with transaction.atomic():
+        if not Quote.objects.filter(organisation=pressing).exists():
+            _load_quote(pressing, today)
     with transaction.atomic():
         if not Organisation.objects.filter(slug=TOWN_SLUG).exists():
             _load_town(today)
@@ -176,6 +200,31 @@ def _load_pressing(today: date) -> Organisation:
     _invoice(customers["C013"], standard, [(concierge, "1")], by=user, issued_on=None, post=False)
     _invoice(customers["C008"], standard, [(trousers, "2"), (suit, "1")], by=user, issued_on=None, post=False)
     return organisation
+
+
+def _load_quote(organisation: Organisation, today: date) -> Quote:
+    """A hotel's curtains and carpets quoted, with a deposit of 30 % issued (its pay link works) and 70 % to come.
+
+    Loaded on its own, so a demo created before quotes existed gets it too.
+    """
+    user = _staff(LOGINS[0], organisation)
+    rate = VatRate.objects.get(organisation=organisation, code="FR20")
+    quote = create_quote(customer=Customer.objects.get(organisation=organisation, ref="C004"),
+                         invoice_type=InvoiceType.objects.get(organisation=organisation, code="STANDARD"), by=user,
+                         valid_until=today + timedelta(days=30), customer_reference="Rénovation printemps")
+    # 24 × 18.00 + 6 × 45.00 = 702.00 excl. VAT, VAT 140.40: 842.40; deposits 252.72 (30 %) and 589.68 (70 %).
+    add_quote_line(quote_id=quote.pk, label="Rideaux — nettoyage et repassage", quantity=24, unit_price="18.00",
+                   vat_rate=rate, by=user)
+    add_quote_line(quote_id=quote.pk, label="Tapis — nettoyage en profondeur", quantity=6, unit_price="45.00",
+                   vat_rate=rate, by=user)
+    send_quote(quote_id=quote.pk, by=user, today=today - timedelta(days=3))
+    accept_quote(quote_id=quote.pk, by=user)
+    first = add_deposit_request(quote_id=quote.pk, percent=Decimal(30), due_on=today + timedelta(days=7),
+                                label="Acompte à la commande (30 %)", by=user)
+    add_deposit_request(quote_id=quote.pk, percent=Decimal(70), due_on=today + timedelta(days=30),
+                        label="Acompte avant intervention (70 %)", by=user)
+    issue_deposit_request(deposit_id=first.pk, by=user, today=today - timedelta(days=2))
+    return quote
 
 
 def _load_town(today: date) -> Organisation:

@@ -113,3 +113,22 @@ def test_a_payment_finishing_after_the_deduction_becomes_an_advance(client, org,
     assert amount_due(invoice) == eur("1200.00")  # nothing was paid before the invoice: nothing deducted
     assert customer_balance(customer) == eur("840.00")  # 1200.00 owed − 360.00 held in advance
     assert verify_ledger(org).ok
+
+
+@pytest.mark.django_db
+def test_the_demo_has_a_quote_whose_first_deposit_can_be_paid_online(client):
+    from encaisse.onboarding.demo import load_demo
+
+    demo = load_demo(today=date(2026, 5, 20))
+    load_demo(today=date(2026, 6, 1))  # loading again adds no second quote
+
+    quote = Quote.objects.get(organisation=demo)
+    first, second = quote.deposit_requests.order_by("position")
+    assert (quote.status, quote.total) == (Quote.Status.ACCEPTED, eur("842.40"))
+    assert (first.status, first.amount, second.status, second.amount) == (
+        DepositRequest.Status.ISSUED, eur("252.72"), DepositRequest.Status.DRAFT, eur("589.68"))
+    page = client.get(link(first), HTTP_ACCEPT_LANGUAGE="en")
+    assert page.status_code == 200
+    assert f"Deposit request {first.number} for quote {quote.number}" in page.content.decode()
+    assert verify_ledger(demo).ok
+    assert verify_numbering(demo).ok
