@@ -11,3 +11,10 @@ class PaymentRefused(DomainError):
 class NothingToAllocate(DomainError):
     code = "nothing_to_allocate"
     message = _("%(customer)s holds no advance to allocate.")
+
+
+class RefundRefused(PaymentRefused):
+    """A refund refused before anything was sent or booked; a PaymentRefused, so callers may catch either."""
+
+    code = "refund_refused"
+    message = _("The refund cannot be made: %(reason)s")

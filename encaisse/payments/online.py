@@ -48,7 +48,7 @@ from .providers.base import (
     ProviderEvent,
     ProviderResult,
 )
-from .refunds import book_refund
+from .refunds import book_refund, resend_refund
 from .services import book_receipt, items_to_settle
 
 log = logging.getLogger(__name__)
@@ -172,10 +172,12 @@ def apply_provider_result(*, attempt_id: Any, result: ProviderResult, by: Any = 
     """Move the attempt forward by what the provider said; book the money once when it succeeded."""
     attempt = PaymentAttempt.objects.select_for_update().select_related("customer__organisation").get(pk=attempt_id)
     new = S(result.outcome.value)
-    if new == S.SUCCEEDED and result.saved_method and attempt.request.get("consent"):
-        keep_saved_method(attempt, result.saved_method)  # idempotent; a late notification may bring it
     if new == attempt.status or new not in TRANSITIONS.get(S(attempt.status), set()):
-        return attempt  # a late or repeated answer: what we know already is not undone
+        # A late or repeated answer: what we know already is not undone. It may still bring the saved
+        # method of a payment that succeeded (PayPal's vault notification comes after the capture).
+        if attempt.status == S.SUCCEEDED:
+            _keep_method(attempt, result)
+        return attempt
     if attempt.status in FINAL:
         record_event(attempt, "late_success", by=by, data={"was": attempt.status})
     attempt.status = new
@@ -189,9 +191,17 @@ def apply_provider_result(*, attempt_id: Any, result: ProviderResult, by: Any = 
         book = book_refund if attempt.kind == AttemptKind.REFUND else _book
         attempt.settled_entry = book(attempt, result, by=by)
     attempt.save()
+    if new == S.SUCCEEDED:
+        _keep_method(attempt, result)
     record_event(attempt, f"attempt_{new}", by=by,
                  data={"amount": attempt.amount.as_json(), "decline_code": attempt.decline_code})
     return attempt
+
+
+def _keep_method(attempt: PaymentAttempt, result: ProviderResult) -> None:
+    """Keep the method the payer agreed to save, once (keep_saved_method is idempotent on the token)."""
+    if result.saved_method and attempt.request.get("consent"):
+        keep_saved_method(attempt, result.saved_method)
 
 
 def _jsonable(raw: Any) -> Any:
@@ -227,7 +237,8 @@ def _book(attempt: PaymentAttempt, result: ProviderResult, *, by: Any) -> Any:
 
 def _result_of(event: ProviderEvent) -> ProviderResult:
     return ProviderResult(outcome=event.outcome, provider_reference=event.provider_reference, amount=event.amount,
-                          fee=event.fee, decline_code=event.decline_code, raw=event.raw)
+                          fee=event.fee, decline_code=event.decline_code, saved_method=event.saved_method,
+                          raw=event.raw)
 
 
 def record_inbound_event(*, account: ProviderAccount, event: ProviderEvent) -> InboundEvent:
@@ -289,6 +300,8 @@ def refresh_attempt(attempt: PaymentAttempt) -> PaymentAttempt:
     """Ask the provider what became of an attempt not yet final (the return page, the periodic task)."""
     if attempt.status in FINAL:
         return attempt
+    if attempt.kind == AttemptKind.REFUND and not attempt.provider_reference:
+        return resend_refund(attempt)  # no refund id to look up: the key is the only handle
     result = adapter_for(attempt.provider_account).fetch(idempotency_key=attempt.idempotency_key,
                                                          provider_reference=attempt.provider_reference or None)
     return apply_provider_result(attempt_id=attempt.pk, result=result)

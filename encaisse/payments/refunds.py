@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -33,7 +33,7 @@ from encaisse.ledger.selectors import open_credit_lines
 from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entry, settle
 from encaisse.parties.models import Customer
 
-from .errors import PaymentRefused
+from .errors import RefundRefused
 from .models import AdvanceRefund, AttemptKind, AttemptStatus, OfflineMethod, PaymentAttempt
 from .providers import adapter_for
 from .providers.base import Capability, Outcome, ProviderResult, RefundRequest
@@ -88,7 +88,7 @@ def book_refund(attempt: PaymentAttempt, result: ProviderResult, *, by: Any = No
     organisation = customer.organisation
     amount = result.amount or attempt.amount  # the provider's figure when it gives one: that is what moved
     if amount.currency != organisation.currency:
-        raise PaymentRefused(reason=f"the provider reported {amount.currency}")
+        raise RefundRefused(reason=f"the provider reported {amount.currency}")
     Customer.objects.select_for_update().filter(pk=customer.pk).first()  # one decision on this account at a time
     key = f"attempt:{attempt.pk}:refund"
     split = refund_split(customer, amount)
@@ -138,7 +138,7 @@ def refund_attempt(*, attempt: PaymentAttempt, amount: Money, reason: str, key: 
     again returns the refund made under it and never sends a second one; it
     is sent again, under the same key so the provider replays its first answer,
     only while its outcome is not known (queued, sending, unknown). Refusals
-    (PaymentRefused) write nothing.
+    (RefundRefused) write nothing.
     """
     refund = _claim_refund(payment=attempt, amount=amount, reason=reason, key=key, by=by)
     if refund.status not in RESENDABLE:
@@ -157,31 +157,31 @@ def _claim_refund(*, payment: PaymentAttempt, amount: Money, reason: str, key: s
     payment = (PaymentAttempt.objects.select_for_update().select_related("provider_account", "customer")
                .get(pk=payment.pk))  # refunds of one payment are decided one at a time
     if not key.strip() or len(key) > 80:
-        raise PaymentRefused(reason="a refund needs its one-time key (at most 80 characters)")
+        raise RefundRefused(reason="a refund needs its one-time key (at most 80 characters)")
     full_key = _full_key(payment.organisation_id, key)
     if existing := PaymentAttempt.objects.filter(idempotency_key=full_key).first():
         if existing.refund_of_id != payment.pk:
-            raise PaymentRefused(reason="this refund form was already used for another payment")
+            raise RefundRefused(reason="this refund form was already used for another payment")
         return existing
     if payment.kind == AttemptKind.REFUND or payment.status != S.SUCCEEDED:
-        raise PaymentRefused(reason="only a succeeded payment can be refunded")
+        raise RefundRefused(reason="only a succeeded payment can be refunded")
     if amount.currency != payment.currency:
-        raise PaymentRefused(reason=f"the payment was made in {payment.currency}")
+        raise RefundRefused(reason=f"the payment was made in {payment.currency}")
     if amount.minor <= 0:
-        raise PaymentRefused(reason="the amount must be more than zero")
+        raise RefundRefused(reason="the amount must be more than zero")
     if not reason.strip():
-        raise PaymentRefused(reason="say why the payment is refunded")
+        raise RefundRefused(reason="say why the payment is refunded")
     capabilities = adapter_for(payment.provider_account).capabilities
     if Capability.REFUND not in capabilities:
-        raise PaymentRefused(reason=f"{payment.provider_account} cannot refund through its API")
+        raise RefundRefused(reason=f"{payment.provider_account} cannot refund through its API")
     if amount != payment.amount and Capability.PARTIAL_REFUND not in capabilities:
-        raise PaymentRefused(reason=f"{payment.provider_account} can only refund the whole payment")
+        raise RefundRefused(reason=f"{payment.provider_account} can only refund the whole payment")
     left = refundable(payment)
     if amount > left:
-        raise PaymentRefused(reason=f"only {left} can still be refunded on this payment")
+        raise RefundRefused(reason=f"only {left} can still be refunded on this payment")
     reference = payment_reference(payment)
     if not reference:
-        raise PaymentRefused(reason="the provider's reference of this payment is not known")
+        raise RefundRefused(reason="the provider's reference of this payment is not known")
     refund = PaymentAttempt.objects.create(
         organisation_id=payment.organisation_id, customer=payment.customer, provider_account=payment.provider_account,
         kind=AttemptKind.REFUND, refund_of=payment, amount_minor=amount.minor, currency=amount.currency,
@@ -223,6 +223,27 @@ def _send(refund: PaymentAttempt, *, by: Any) -> PaymentAttempt:
     return online.apply_provider_result(attempt_id=refund.pk, result=result, by=by)
 
 
+# A provider keeps an idempotency key's first answer for a day at least (Stripe: 24 hours); sending the same refund
+# again under its key inside that window replays the answer instead of refunding twice.
+REPLAY_WINDOW = timedelta(hours=24)
+
+
+def resend_refund(refund: PaymentAttempt) -> PaymentAttempt:
+    """Learn what became of a refund whose answer was lost, by sending it again under the same key.
+
+    Providers find refunds by their own id, which a lost answer never gave us;
+    the idempotency key is how they recognise the request. Where a provider's
+    refund call has no key (Ogone), or the key may have expired, nothing is
+    sent: the refund stays unknown for staff to check at the provider, rather
+    than risk paying the money back twice.
+    """
+    if (refund.provider_account.provider in NOT_IDEMPOTENT
+            or refund.created_at < timezone.now() - REPLAY_WINDOW):
+        log.warning("refund %s: outcome unknown; check it at the provider", refund.pk)
+        return refund
+    return _send(refund, by=None)
+
+
 # --- Refunding an advance offline ------------------------------------------------------------------------------
 
 
@@ -237,19 +258,19 @@ def refund_advance(*, customer: Customer, amount: Money, method: str, paid_on: d
     """
     organisation = customer.organisation
     if not key.strip() or len(key) > 100:
-        raise PaymentRefused(reason="a refund needs its one-time key (at most 100 characters)")
+        raise RefundRefused(reason="a refund needs its one-time key (at most 100 characters)")
     if existing := AdvanceRefund.objects.filter(organisation=organisation, idempotency_key=key).first():
         return existing
     Customer.objects.select_for_update().filter(pk=customer.pk).first()
     if method not in ADVANCE_REFUND_METHODS:
-        raise PaymentRefused(reason="an advance is refunded by transfer, cheque or cash")
+        raise RefundRefused(reason="an advance is refunded by transfer, cheque or cash")
     if amount.currency != organisation.currency:
-        raise PaymentRefused(reason=f"the organisation works in {organisation.currency}")
+        raise RefundRefused(reason=f"the organisation works in {organisation.currency}")
     if amount.minor <= 0:
-        raise PaymentRefused(reason="the amount must be more than zero")
+        raise RefundRefused(reason="the amount must be more than zero")
     held = advance_balance(customer)
     if amount > held:
-        raise PaymentRefused(reason=f"{customer} holds only {held} in advance")
+        raise RefundRefused(reason=f"{customer} holds only {held} in advance")
     if method == OfflineMethod.CHEQUE:
         account_kind, journal_kind = Account.Kind.BANK, Journal.Kind.BANK  # our cheque is drawn on the bank
     else:
