@@ -12,11 +12,6 @@ from encaisse.payments.providers.sandbox.tests.helpers import CARD_OK, CARD_PEND
 
 PAYER_IP = "198.51.100.4"
 
-# online._result_of() builds the ProviderResult of a notification without its saved_method, so a success
-# learnt from a notification alone (card 4242: no later fetch) never reaches keep_saved_method.
-NOTIFICATION_DROPS_METHOD = pytest.mark.xfail(
-    strict=True, reason="online._result_of drops ProviderEvent.saved_method (reported; online.py not ours)")
-
 
 @pytest.fixture
 def sandbox(org):
@@ -54,7 +49,7 @@ def test_the_pay_page_offers_to_keep_the_method_with_the_consent_text(client, or
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("card", [pytest.param(CARD_OK, marks=NOTIFICATION_DROPS_METHOD), CARD_PENDING_OK])
+@pytest.mark.parametrize("card", [CARD_OK, CARD_PENDING_OK])
 def test_paying_with_consent_keeps_the_card_with_the_text_shown_the_time_and_the_payers_address(
         client, org, customer, invoice, sandbox, card):
     attempt = pay(client, invoice, sandbox, card, keep=True)
