@@ -3,11 +3,15 @@ off-session; a card whose charges fail leaves the invoice due; a revoked card is
 kept on (fake) Stripe Checkout is recorded the same way. Nothing of ours is patched."""
 
 import json
+from datetime import date
 
 import pytest
 
 from encaisse.core.money import Money
+from encaisse.invoicing.models import Invoice
 from encaisse.invoicing.selectors import amount_due
+from encaisse.invoicing.services import post_invoice
+from encaisse.invoicing.tests.factories import draft_invoice
 from encaisse.ledger.models import Entry
 from encaisse.ledger.verify import verify_ledger
 from encaisse.payments import online
@@ -15,10 +19,16 @@ from encaisse.payments.errors import PaymentRefused
 from encaisse.payments.methods import charge_saved_method, consent_text, revoke_method
 from encaisse.payments.models import PaymentAttempt, ProviderAccount, SavedMethod
 from encaisse.payments.paylinks import pay_link
-from encaisse.payments.providers.sandbox.tests.helpers import CARD_PENDING_OK, eur, keep_card, posted, sandbox_account
+from encaisse.payments.providers.sandbox.tests.helpers import CARD_PENDING_OK, eur, keep_card, sandbox_account
 from encaisse.payments.providers.stripe.tests.fake_stripe import FakeStripe, sign
 
 WEBHOOK_SECRET = "whsec_test_fake"
+
+
+def posted(org, customer, clerk, price: str = "50.00") -> Invoice:
+    """One line at `price` excl. VAT, VAT 20 %: `price` × 1.2 due (60.00 by default)."""
+    draft = draft_invoice(org, customer, ("Service", "1", price), status=Invoice.Status.VALIDATED)
+    return post_invoice(invoice_id=draft.pk, by=clerk, today=date(2026, 3, 1))
 
 
 @pytest.mark.django_db
@@ -57,7 +67,7 @@ def test_a_card_kept_on_the_pay_page_pays_the_next_invoices_until_it_is_revoked(
 @pytest.mark.django_db
 def test_a_card_whose_charges_are_declined_leaves_the_invoice_due(org, customer, clerk):
     sandbox = sandbox_account(org)
-    method = keep_card(customer, posted(org, customer, clerk), sandbox, "4000 0000 0000 0341")
+    method = keep_card(customer, posted(org, customer, clerk).receivable_line, sandbox, "4000 0000 0000 0341")
     april = posted(org, customer, clerk, "25.00")
 
     attempt = charge_saved_method(method=method, amount=eur("30.00"), line_ids=[april.receivable_line_id],

@@ -7,7 +7,6 @@ import time_machine
 from django.utils import timezone
 
 from encaisse.core.audit import AuditEvent
-from encaisse.invoicing.selectors import amount_due
 from encaisse.ledger.models import Entry
 from encaisse.ledger.verify import verify_ledger
 from encaisse.parties.models import Customer
@@ -29,10 +28,11 @@ from encaisse.payments.providers.sandbox.tests.helpers import (
     CARD_CHARGES_DECLINED,
     CARD_CHARGES_NEED_AUTH,
     checkout_keeping,
+    due,
     eur,
     keep_card,
     pay_on_sandbox,
-    posted,
+    sale,
     sandbox_account,
 )
 
@@ -56,9 +56,9 @@ def settle_entries(attempt) -> int:
 @pytest.mark.django_db
 def test_a_card_kept_while_paying_is_recorded_with_the_consent_and_becomes_the_default(org, customer, clerk,
                                                                                         sandbox):
-    invoice = posted(org, customer, clerk)
+    line = sale(customer, clerk)
 
-    method = keep_card(customer, invoice, sandbox, expiry=(9, 2031))
+    method = keep_card(customer, line, sandbox, expiry=(9, 2031))
 
     attempt = method.source_attempt
     assert (method.customer, method.organisation, method.provider_account) == (customer, org, sandbox)
@@ -70,7 +70,7 @@ def test_a_card_kept_while_paying_is_recorded_with_the_consent_and_becomes_the_d
     assert method.consent_ip == "203.0.113.7"
     assert (method.status, method.is_default) == ("active", True)
     assert events(method, "method_saved") == 1
-    assert amount_due(invoice) == eur("0.00")
+    assert due(line) == eur("0.00")
     # Neither side keeps the card number: the sandbox keeps its last four digits and its scenario.
     card = SandboxSavedCard.objects.get(token=method.token)
     assert "4242424242424242" not in str(list(SandboxSavedCard.objects.values()) + list(
@@ -80,8 +80,8 @@ def test_a_card_kept_while_paying_is_recorded_with_the_consent_and_becomes_the_d
 
 @pytest.mark.django_db
 def test_the_same_method_brought_by_a_notification_and_a_fetch_is_kept_once(org, customer, clerk, sandbox):
-    invoice = posted(org, customer, clerk)
-    attempt, _session = checkout_keeping(customer, invoice, sandbox)
+    line = sale(customer, clerk)
+    attempt, _session = checkout_keeping(customer, line, sandbox)
     pay_on_sandbox(attempt)
     adapter = adapter_for(sandbox)
     payment = SandboxPayment.objects.get(reference=attempt.provider_reference)
@@ -99,8 +99,8 @@ def test_the_same_method_brought_by_a_notification_and_a_fetch_is_kept_once(org,
 
 @pytest.mark.django_db
 def test_without_consent_nothing_is_kept(org, customer, clerk, sandbox):
-    invoice = posted(org, customer, clerk)
-    attempt, _session = checkout_keeping(customer, invoice, sandbox, with_consent=False)
+    line = sale(customer, clerk)
+    attempt, _session = checkout_keeping(customer, line, sandbox, with_consent=False)
     pay_on_sandbox(attempt)
 
     fetched = adapter_for(sandbox).fetch(idempotency_key=attempt.idempotency_key,
@@ -114,8 +114,8 @@ def test_without_consent_nothing_is_kept(org, customer, clerk, sandbox):
 
 @pytest.mark.django_db
 def test_a_second_method_is_kept_without_taking_the_default(org, customer, clerk, sandbox):
-    first = keep_card(customer, posted(org, customer, clerk), sandbox)
-    second = keep_card(customer, posted(org, customer, clerk, "10.00"), sandbox, CARD_CHARGES_DECLINED)
+    first = keep_card(customer, sale(customer, clerk), sandbox)
+    second = keep_card(customer, sale(customer, clerk, "12.00"), sandbox, CARD_CHARGES_DECLINED)
 
     assert (first.is_default, second.is_default) == (True, False)
     assert second.last4 == "0341"
@@ -126,8 +126,8 @@ def test_a_second_method_is_kept_without_taking_the_default(org, customer, clerk
 
 @pytest.mark.django_db
 def test_making_a_method_the_default_takes_it_from_the_other(org, customer, clerk, sandbox):
-    first = keep_card(customer, posted(org, customer, clerk), sandbox)
-    second = keep_card(customer, posted(org, customer, clerk, "10.00"), sandbox)
+    first = keep_card(customer, sale(customer, clerk), sandbox)
+    second = keep_card(customer, sale(customer, clerk, "12.00"), sandbox)
 
     set_default_method(second, by=clerk)
 
@@ -139,7 +139,7 @@ def test_making_a_method_the_default_takes_it_from_the_other(org, customer, cler
 
 @pytest.mark.django_db
 def test_revoking_keeps_the_row_with_when_and_why_and_it_stops_being_the_default(org, customer, clerk, sandbox):
-    method = keep_card(customer, posted(org, customer, clerk), sandbox)
+    method = keep_card(customer, sale(customer, clerk), sandbox)
 
     revoke_method(method, reason="Customer asked by phone", by=clerk)
 
@@ -154,7 +154,7 @@ def test_revoking_keeps_the_row_with_when_and_why_and_it_stops_being_the_default
 
 @pytest.mark.django_db
 def test_revoking_without_a_reason_is_refused_and_changes_nothing(org, customer, clerk, sandbox):
-    method = keep_card(customer, posted(org, customer, clerk), sandbox)
+    method = keep_card(customer, sale(customer, clerk), sandbox)
 
     with pytest.raises(MethodRefused, match="say why it is revoked"):
         revoke_method(method, reason="  ", by=clerk)
@@ -167,8 +167,8 @@ def test_revoking_without_a_reason_is_refused_and_changes_nothing(org, customer,
 @pytest.mark.django_db
 def test_cards_expire_once_their_expiry_month_has_passed(org, customer, clerk, sandbox):
     with time_machine.travel(date(2026, 2, 1), tick=False):
-        march = keep_card(customer, posted(org, customer, clerk), sandbox, expiry=(3, 2026))
-        later = keep_card(customer, posted(org, customer, clerk, "10.00"), sandbox, expiry=(4, 2026))
+        march = keep_card(customer, sale(customer, clerk), sandbox, expiry=(3, 2026))
+        later = keep_card(customer, sale(customer, clerk, "12.00"), sandbox, expiry=(4, 2026))
 
     assert expire_methods(date(2026, 3, 31)) == 0  # valid through the end of March
     with time_machine.travel(timezone.make_aware(timezone.datetime(2026, 4, 1, 1, 0)), tick=False):
@@ -186,81 +186,81 @@ def test_cards_expire_once_their_expiry_month_has_passed(org, customer, clerk, s
 
 @pytest.fixture
 def card(org, customer, clerk, sandbox):
-    """A Visa 4242 kept while paying a first invoice."""
-    return keep_card(customer, posted(org, customer, clerk), sandbox)
+    """A Visa 4242 kept while paying a first sale."""
+    return keep_card(customer, sale(customer, clerk), sandbox)
 
 
 @pytest.fixture
-def next_invoice(org, customer, clerk):
-    return posted(org, customer, clerk, "25.00")  # 30.00 due
+def next_sale(org, customer, clerk):
+    return sale(customer, clerk, "30.00")
 
 
-def charge(method, invoice, amount="30.00", key="collect:1", **extra):
-    return charge_saved_method(method=method, amount=eur(amount), line_ids=[invoice.receivable_line_id], key=key,
+def charge(method, line, amount="30.00", key="collect:1", **extra):
+    return charge_saved_method(method=method, amount=eur(amount), line_ids=[line.pk], key=key,
                                **extra)
 
 
 @pytest.mark.django_db
-def test_a_charge_of_a_saved_card_settles_the_invoice_on_467_against_411(org, clerk, card, next_invoice):
-    attempt = charge(card, next_invoice, by=clerk)
+def test_a_charge_of_a_saved_card_settles_what_is_owed_on_467_against_411(org, clerk, card, next_sale):
+    attempt = charge(card, next_sale, by=clerk)
 
     assert (attempt.kind, attempt.status, attempt.saved_method) == ("charge", "succeeded", card)
     assert attempt.idempotency_key == "collect:1"
-    assert amount_due(next_invoice) == eur("0.00")
+    assert due(next_sale) == eur("0.00")
     lines = {line.account.code: (line.debit_minor, line.credit_minor) for line in attempt.settled_entry.lines.all()}
     assert lines == {"467": (3000, 0), "411": (0, 3000)}
     assert verify_ledger(org).ok
 
 
 @pytest.mark.django_db
-def test_the_same_key_twice_charges_once_and_books_once(card, next_invoice):
-    first = charge(card, next_invoice)
-    again = charge(card, next_invoice)
+def test_the_same_key_twice_charges_once_and_books_once(card, next_sale):
+    first = charge(card, next_sale)
+    again = charge(card, next_sale)
 
     assert again.pk == first.pk
     assert SandboxPayment.objects.filter(idempotency_key="collect:1").count() == 1
     assert settle_entries(first) == 1
-    assert amount_due(next_invoice) == eur("0.00")
+    assert due(next_sale) == eur("0.00")
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("number", "code"), [(CARD_CHARGES_DECLINED, "card_declined"),
                                               (CARD_CHARGES_NEED_AUTH, "authentication_required")])
 def test_a_card_whose_charges_are_declined_gives_the_code_and_books_nothing(org, customer, clerk, sandbox,
-                                                                            next_invoice, number, code):
-    method = keep_card(customer, posted(org, customer, clerk), sandbox, number)
+                                                                            next_sale, number, code):
+    method = keep_card(customer, sale(customer, clerk), sandbox, number)
 
-    attempt = charge(method, next_invoice)
+    attempt = charge(method, next_sale)
 
     assert (attempt.status, attempt.decline_code) == ("declined", code)
     assert attempt.settled_entry is None
     assert settle_entries(attempt) == 0
-    assert amount_due(next_invoice) == eur("30.00")
+    assert due(next_sale) == eur("30.00")
 
 
 @pytest.mark.django_db
 def test_a_lost_answer_leaves_the_charge_unknown_until_the_sweep_asks_the_provider(org, customer, clerk, sandbox,
-                                                                                   next_invoice):
-    method = keep_card(customer, posted(org, customer, clerk), sandbox, CARD_CHARGE_ANSWER_LOST)
+                                                                                   next_sale):
+    method = keep_card(customer, sale(customer, clerk), sandbox, CARD_CHARGE_ANSWER_LOST)
 
-    attempt = charge(method, next_invoice)
+    attempt = charge(method, next_sale)
 
     assert attempt.status == "unknown"
-    assert amount_due(next_invoice) == eur("30.00")  # not booked while unknown
+    assert due(next_sale) == eur("30.00")  # not booked while unknown
     assert online.resolve_unknown_attempts(older_than_minutes=0) == {"succeeded": 1}
     attempt.refresh_from_db()
     assert attempt.status == "succeeded"
-    assert amount_due(next_invoice) == eur("0.00")
+    assert due(next_sale) == eur("0.00")
     assert SandboxPayment.objects.filter(idempotency_key="collect:1").count() == 1
 
 
 @pytest.mark.django_db
 def test_an_unknown_charge_asked_again_with_its_key_is_resent_under_the_same_key(org, customer, clerk, sandbox,
-                                                                                 next_invoice):
-    method = keep_card(customer, posted(org, customer, clerk), sandbox, CARD_CHARGE_ANSWER_LOST)
-    assert charge(method, next_invoice).status == "unknown"
+                                                                                 next_sale):
+    method = keep_card(customer, sale(customer, clerk), sandbox, CARD_CHARGE_ANSWER_LOST)
+    assert charge(method, next_sale).status == "unknown"
 
-    again = charge(method, next_invoice)  # the collector runs again after a crash
+    again = charge(method, next_sale)  # the collector runs again after a crash
 
     assert again.status == "succeeded"  # the sandbox replays its first answer under the key
     assert SandboxPayment.objects.filter(idempotency_key="collect:1").count() == 1
@@ -276,50 +276,50 @@ def refused_and_nothing_written(call, match: str) -> None:
 
 
 @pytest.mark.django_db
-def test_a_revoked_or_expired_method_is_not_charged(clerk, card, next_invoice):
+def test_a_revoked_or_expired_method_is_not_charged(clerk, card, next_sale):
     revoke_method(card, reason="Lost card", by=clerk)
-    refused_and_nothing_written(lambda: charge(card, next_invoice), "this saved method is revoked")
+    refused_and_nothing_written(lambda: charge(card, next_sale), "this saved method is revoked")
 
 
 @pytest.mark.django_db
 def test_a_card_past_its_expiry_is_not_charged_even_before_the_daily_task(org, customer, clerk, sandbox,
-                                                                          next_invoice):
+                                                                          next_sale):
     with time_machine.travel(date(2026, 2, 1), tick=False):
-        method = keep_card(customer, posted(org, customer, clerk), sandbox, expiry=(2, 2026))
+        method = keep_card(customer, sale(customer, clerk), sandbox, expiry=(2, 2026))
     with time_machine.travel(date(2026, 3, 2), tick=False):
-        refused_and_nothing_written(lambda: charge(method, next_invoice), "this card has expired")
+        refused_and_nothing_written(lambda: charge(method, next_sale), "this card has expired")
 
 
 @pytest.mark.django_db
-def test_more_than_is_due_is_not_charged(card, next_invoice):
-    refused_and_nothing_written(lambda: charge(card, next_invoice, amount="30.01"), "only 30.00 EUR is due")
+def test_more_than_is_due_is_not_charged(card, next_sale):
+    refused_and_nothing_written(lambda: charge(card, next_sale, amount="30.01"), "only 30.00 EUR is due")
 
 
 @pytest.mark.django_db
 def test_another_customers_items_are_not_charged(org, clerk, card):
     someone = Customer.objects.create(organisation=org, ref="C-OTHER", name="Someone Else")
-    theirs = posted(org, someone, clerk)
+    theirs = sale(someone, clerk)
 
     refused_and_nothing_written(lambda: charge(card, theirs), "not an open item of this customer")
-    assert amount_due(theirs) == eur("60.00")
+    assert due(theirs) == eur("60.00")
 
 
 @pytest.mark.django_db
-def test_a_key_used_for_another_method_is_refused(org, customer, clerk, sandbox, card, next_invoice):
-    other = keep_card(customer, posted(org, customer, clerk, "10.00"), sandbox)
-    charge(card, next_invoice)
+def test_a_key_used_for_another_method_is_refused(org, customer, clerk, sandbox, card, next_sale):
+    other = keep_card(customer, sale(customer, clerk, "12.00"), sandbox)
+    charge(card, next_sale)
 
     with pytest.raises(PaymentRefused, match="idempotency key was used for another payment"):
-        charge(other, next_invoice)
+        charge(other, next_sale)
 
 
 @pytest.mark.django_db
-def test_a_provider_that_cannot_charge_saved_methods_is_refused(org, customer, next_invoice, card):
+def test_a_provider_that_cannot_charge_saved_methods_is_refused(org, customer, next_sale, card):
     payfip = ProviderAccount.objects.create(organisation=org, provider="payfip", code="mairie-payfip",
                                             name="PayFiP", settings={"client_number": "123456"})
     assert "saved_method" not in adapter_for(payfip).capabilities
     method = SavedMethod.objects.create(organisation=org, customer=customer, provider_account=payfip, token="tok",
                                         consent_text="I agree", consent_at=timezone.now())
 
-    refused_and_nothing_written(lambda: charge(method, next_invoice, key="k-payfip"),
+    refused_and_nothing_written(lambda: charge(method, next_sale, key="k-payfip"),
                                 "cannot charge a saved method")

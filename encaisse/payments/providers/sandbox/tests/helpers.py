@@ -1,4 +1,4 @@
-"""Shared steps of the saved-method tests: a sandbox account, a posted invoice, a card kept while paying.
+"""Shared steps of the saved-method tests: a sandbox account, a sale owed, a card kept while paying.
 
 The card is kept the way a payer keeps it: a checkout with consent, the card
 entered on the sandbox's side, then our fetch (the return page's) learning of
@@ -11,9 +11,9 @@ from typing import Any
 from django.utils import timezone
 
 from encaisse.core.money import Money
-from encaisse.invoicing.models import Invoice
-from encaisse.invoicing.services import post_invoice
-from encaisse.invoicing.tests.factories import draft_invoice
+from encaisse.ledger.models import Account, EntryLine, Journal
+from encaisse.ledger.selectors import open_amount
+from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entry
 from encaisse.payments import online
 from encaisse.payments.methods import consent_text
 from encaisse.payments.models import PaymentAttempt, ProviderAccount, SandboxPayment, SavedMethod
@@ -35,27 +35,36 @@ def sandbox_account(org: Any, code: str = "pressing-sandbox") -> ProviderAccount
                                           settings={"settle_after_seconds": 0})
 
 
-def posted(org: Any, customer: Any, clerk: Any, price: str = "50.00") -> Invoice:
-    """One line at `price` excl. VAT, VAT 20 %: `price` × 1.2 due (60.00 by default)."""
-    invoice = draft_invoice(org, customer, ("Service", "1", price), status=Invoice.Status.VALIDATED)
-    return post_invoice(invoice_id=invoice.pk, by=clerk, today=date(2026, 3, 1))
+def sale(customer: Any, clerk: Any, amount: str = "60.00") -> EntryLine:
+    """A sale of `amount` owed by the customer: its receivable line (411 debit against 706).
+
+    Written on the ledger directly: payments sit below invoicing and may not use it.
+    """
+    org = customer.organisation
+    key = f"test:sale:{EntryLine.objects.count()}"
+    entry = post_entry(org, EntryDraft(
+        journal=journal_of_kind(org, Journal.Kind.SALES), date=date(2026, 3, 1), label=key,
+        lines=(LineDraft.signed(account_of_kind(org, Account.Kind.RECEIVABLE), eur(amount), party=customer,
+                                due_on=date(2026, 3, 1)),
+               LineDraft.signed(account_of_kind(org, Account.Kind.REVENUE), -eur(amount)))),
+        idempotency_key=key, by=clerk)
+    return entry.lines.get(account__kind=Account.Kind.RECEIVABLE)
+
+
+def due(line: EntryLine) -> Money:
+    return open_amount(line)
 
 
 def consent(org: Any, ip: str = "203.0.113.7") -> dict[str, Any]:
     return {"text": consent_text(org), "at": timezone.now().isoformat(), "ip": ip}
 
 
-def checkout_keeping(customer: Any, invoice: Invoice, account: ProviderAccount,
+def checkout_keeping(customer: Any, line: EntryLine, account: ProviderAccount,
                      *, with_consent: bool = True) -> tuple[PaymentAttempt, Any]:
-    return online.start_checkout(customer=customer, amount=invoice_due(invoice), line_ids=[invoice.receivable_line_id],
-                                 provider_account=account, return_url="/pay/return/{attempt_id}/",
+    """Open a checkout paying what is due on `line`, with the payer's consent to keep the method (or not)."""
+    return online.start_checkout(customer=customer, amount=due(line), line_ids=[line.pk], provider_account=account,
+                                 return_url="/pay/return/{attempt_id}/",
                                  consent=consent(customer.organisation) if with_consent else None)
-
-
-def invoice_due(invoice: Invoice) -> Money:
-    from encaisse.invoicing.selectors import amount_due
-
-    return amount_due(invoice)
 
 
 def pay_on_sandbox(attempt: PaymentAttempt, card: str = CARD_OK, expiry: tuple[int, int] | None = None) -> None:
@@ -67,10 +76,10 @@ def pay_on_sandbox(attempt: PaymentAttempt, card: str = CARD_OK, expiry: tuple[i
         adapter.authenticate(payment, approved=True)
 
 
-def keep_card(customer: Any, invoice: Invoice, account: ProviderAccount, card: str = CARD_OK,
+def keep_card(customer: Any, line: EntryLine, account: ProviderAccount, card: str = CARD_OK,
               expiry: tuple[int, int] | None = None) -> SavedMethod:
-    """Pay `invoice` with `card`, keeping it; return the saved method Encaisse recorded."""
-    attempt, _session = checkout_keeping(customer, invoice, account)
+    """Pay what is due on `line` (a receivable line) with `card`, keeping it; return the saved method recorded."""
+    attempt, _session = checkout_keeping(customer, line, account)
     pay_on_sandbox(attempt, card, expiry)
     assert online.refresh_attempt(attempt).status == "succeeded"
     return SavedMethod.objects.get(source_attempt=attempt)
