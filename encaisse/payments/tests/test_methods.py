@@ -1,9 +1,12 @@
 """Saved methods: kept once with the consent, default, revoked, expired, and charged off-session."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from threading import Barrier
 
 import pytest
 import time_machine
+from django.db import connection
 from django.utils import timezone
 
 from encaisse.core.audit import AuditEvent
@@ -323,3 +326,46 @@ def test_a_provider_that_cannot_charge_saved_methods_is_refused(org, customer, n
 
     refused_and_nothing_written(lambda: charge(method, next_sale, key="k-payfip"),
                                 "cannot charge a saved method")
+
+
+# --- at the same moment (PostgreSQL: real concurrent transactions) -----------------------------------------------
+
+
+def together(count: int, work):
+    """Run `work(i)` in `count` threads released at once, each with its own connection."""
+    start = Barrier(count)
+
+    def run(i: int):
+        start.wait()
+        try:
+            return work(i)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_notification_and_a_fetch_at_the_same_moment_keep_the_method_once(org, customer, clerk, sandbox):
+    attempt, _session = checkout_keeping(customer, sale(customer, clerk), sandbox)
+    pay_on_sandbox(attempt)
+    result = adapter_for(sandbox).fetch(idempotency_key=attempt.idempotency_key,
+                                        provider_reference=attempt.provider_reference)
+
+    together(4, lambda _i: online.apply_provider_result(attempt_id=attempt.pk, result=result))
+
+    assert SavedMethod.objects.count() == 1
+    assert settle_entries(attempt) == 1
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_same_charge_asked_at_the_same_moment_charges_once(card, next_sale):
+    attempts = together(4, lambda _i: charge(card, next_sale))
+
+    assert {attempt.pk for attempt in attempts} == {attempts[0].pk}
+    assert SandboxPayment.objects.filter(idempotency_key="collect:1").count() == 1
+    assert settle_entries(attempts[0]) == 1
+    assert due(next_sale) == eur("0.00")
