@@ -214,8 +214,6 @@ def charge_saved_method(*, method: SavedMethod, amount: Money, line_ids: Sequenc
 def _claim_charge(*, method: SavedMethod, amount: Money, line_ids: Sequence[int], key: str,
                   by: Any) -> PaymentAttempt:
     """The attempt stored under `key`, created (and committed) after every check if there is none yet."""
-    from . import online
-
     method = SavedMethod.objects.select_related("customer__organisation", "provider_account").get(pk=method.pk)
     customer = method.customer
     # One charge decision per customer at a time; the key is looked up under the lock, so a concurrent
@@ -241,8 +239,10 @@ def _claim_charge(*, method: SavedMethod, amount: Money, line_ids: Sequence[int]
     ids = sorted({int(pk) for pk in line_ids})
     if not ids:
         raise PaymentRefused(reason="name the items this charge pays")
-    items_to_settle(customer, ids)  # refuses another customer's items and items already paid
-    due = online.due_on_lines(customer, ids)
+    # Strict: refuses another customer's items and items already paid. What is left open on them is what
+    # online.due_on_lines() adds up; summed here from the same read rather than reading the ledger twice.
+    items = items_to_settle(customer, ids)
+    due = sum((part for _line, part in items), Money.zero(customer.organisation.currency))
     if amount.minor <= 0:
         raise PaymentRefused(reason="the amount must be positive")
     if amount > due:

@@ -116,6 +116,7 @@ class SandboxProvider:
         return query.filter(idempotency_key=idempotency_key).first() if idempotency_key else None
 
     def saved_card(self, payment: Any) -> Any:
+        """The card a checkout was asked to keep (filled in once entered), or None."""
         from .models import SandboxSavedCard
 
         return SandboxSavedCard.objects.filter(account_code=self.account_code,
@@ -172,8 +173,8 @@ class SandboxProvider:
 
     def _method_info(self, payment: Any) -> SavedMethodInfo | None:
         """The card kept by a succeeded checkout that asked for it; None otherwise."""
-        if payment.status != Outcome.SUCCEEDED:
-            return None
+        if payment.status != Outcome.SUCCEEDED or payment.reference.startswith("sbx_ch_"):
+            return None  # a charge (sbx_ch_) uses a kept card, it keeps none
         card = self.saved_card(payment)
         if card is None or not card.last4:
             return None
