@@ -44,9 +44,10 @@ def test_the_page_lists_each_method_with_its_consent(staff, customer, cards, san
 
     html = page.content.decode()
     assert page.status_code == 200
-    assert "visa •••• 4242" in html
-    assert "visa •••• 0341" in html
+    assert "Visa •••• 4242" in html
+    assert "Visa •••• 0341" in html
     assert "09/2031" in html
+    assert "€60.00" in html  # the payment it was kept with
     assert sandbox.name in html
     assert first.consent_text in html
     assert "203.0.113.7" in html
