@@ -26,8 +26,9 @@ from encaisse.payments.errors import PaymentRefused
 from encaisse.payments.methods import consent_text
 from encaisse.payments.models import AttemptStatus, PaymentAttempt, ProviderAccount
 from encaisse.payments.paylinks import BadPayLink, ExpiredPayLink, read_pay_link
-from encaisse.payments.providers import BUILDERS, adapter_for
+from encaisse.payments.providers import adapter_for
 from encaisse.payments.providers.base import Capability, ForgedWebhook
+from encaisse.payments.selectors import payable_accounts
 
 log = logging.getLogger(__name__)
 
@@ -54,23 +55,15 @@ def _items(token: str):
     return link, organisation, lines[0].party, invoices, deposit_of_lines(link.line_ids)
 
 
-def _configured(account: ProviderAccount) -> bool:
-    """An account is offered only when its adapter can be built (an adapter exists and its secrets are set)."""
-    try:
-        adapter_for(account)
-    except LookupError:  # no adapter for the provider, or MissingSecret
-        return False
-    return True
-
-
 def _accounts(organisation: Organisation, invoices: list[Invoice],
               deposit: DepositRequest | None = None) -> list[ProviderAccount]:
-    regies = {invoice.invoice_type.regie.code for invoice in invoices}
+    """The provider accounts offered: those of the items' régie, for the methods every such régie allows."""
+    regies = {invoice.invoice_type.regie for invoice in invoices}
     if deposit is not None:  # a deposit is collected by the régie of the quote's final invoice
-        regies.add(deposit.quote.invoice_type.regie.code)
-    usable = ProviderAccount.objects.filter(organisation=organisation, active=True, provider__in=list(BUILDERS))
-    return [account for account in usable
-            if (not account.regie_code or regies == {account.regie_code}) and _configured(account)]
+        regies.add(deposit.quote.invoice_type.regie)
+    allowed = [set(regie.allowed_methods) for regie in regies if regie.allowed_methods]
+    return payable_accounts(organisation.pk, regie_codes={regie.code for regie in regies},
+                            allowed_methods=set.intersection(*allowed) if allowed else None)
 
 
 @require_http_methods(["GET", "POST"])

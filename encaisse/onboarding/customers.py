@@ -34,7 +34,7 @@ from encaisse.core.money import Money, exponent
 from encaisse.ledger.models import Account, Entry, EntryLine, Journal
 from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entries
 from encaisse.parties.models import Customer, Organisation
-from encaisse.sepa.models import Mandate
+from encaisse.sepa.models import Mandate, masked_iban
 
 COLUMNS = (
     "ref",
@@ -308,7 +308,8 @@ def _check_row(
         except SchwiftyException as error:
             refuse(
                 "invalid_iban",
-                gettext("“%(value)s” is not a valid IBAN: %(reason)s") % {"value": iban, "reason": error},
+                gettext("“%(value)s” is not a valid IBAN: %(reason)s") % {"value": masked_iban(iban.replace(" ", "")),
+                                                                           "reason": error},
             )
     if bic := cells.get("bic", ""):
         try:

@@ -88,6 +88,25 @@ def is_configured(account: ProviderAccount) -> bool:
     return True
 
 
+# The payment method (invoicing's PaymentMethod values, which régies allow) each provider takes.
+PROVIDER_METHOD = {"sandbox": "card", "stripe": "card", "ogone": "card", "paypal": "paypal", "payfip": "payfip"}
+
+
+def payable_accounts(organisation_id: int, *, regie_codes: set[str],
+                     allowed_methods: set[str] | None) -> list[ProviderAccount]:
+    """The accounts a payer may choose for items of these régies: active, configured, of an allowed method.
+
+    An account bound to a régie collects only that régie's items; `allowed_methods`
+    is what the régies allow (None: every method; an empty set: none).
+    """
+    accounts = ProviderAccount.objects.filter(organisation_id=organisation_id, active=True,
+                                              provider__in=list(PROVIDER_METHOD))
+    return [account for account in accounts
+            if (not account.regie_code or regie_codes == {account.regie_code})
+            and (allowed_methods is None or PROVIDER_METHOD[account.provider] in allowed_methods)
+            and is_configured(account)]
+
+
 # --- one attempt ------------------------------------------------------------------------------------------------
 
 

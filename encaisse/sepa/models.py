@@ -13,8 +13,10 @@ def validate_iban(value: str) -> None:
     try:
         IBAN(value)
     except SchwiftyException as error:
+        # Masked: a mistyped IBAN is still almost the whole account number, and errors are shown and kept.
         raise ValidationError(_("%(value)s is not a valid IBAN: %(reason)s"),
-                              params={"value": value, "reason": error}, code="invalid") from error
+                              params={"value": masked_iban(value.replace(" ", "")), "reason": error},
+                              code="invalid") from error
 
 
 def validate_bic(value: str) -> None:

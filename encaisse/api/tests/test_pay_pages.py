@@ -192,3 +192,22 @@ def test_the_pay_page_speaks_french_by_default_with_french_amounts(client, invoi
     assert '<html lang="fr">' in page
     assert "60,00\u00a0€" in page  # babel's fr_FR: decimal comma, no-break space before the sign
     assert 'name="viewport"' in page  # usable on a phone
+
+
+@pytest.mark.django_db
+def test_the_page_offers_only_the_methods_the_invoices_regie_allows(client, invoice, sandbox):
+    regie = invoice.invoice_type.regie
+    regie.allowed_methods = ["payfip", "cheque"]  # no card: the sandbox (a card provider) is not offered
+    regie.save()
+
+    page = client.get(link_for(invoice), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    refused = client.post(link_for(invoice), {"provider": sandbox.code}, HTTP_ACCEPT_LANGUAGE="en")
+
+    assert sandbox.name not in page
+    assert "No online payment method is available" in page
+    assert refused.status_code == 409
+    assert not PaymentAttempt.objects.exists()
+
+    regie.allowed_methods = ["card"]
+    regie.save()
+    assert sandbox.name in client.get(link_for(invoice), HTTP_ACCEPT_LANGUAGE="en").content.decode()

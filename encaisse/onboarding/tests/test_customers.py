@@ -96,6 +96,10 @@ def test_a_file_with_bad_rows_reports_each_line_and_writes_nothing(org, clerk):
     assert problems == {(3, "invalid_kind"), (4, "invalid_iban"), (5, "duplicate_ref"), (6, "invalid_amount"),
                         (7, "name_required"), (8, "mandate_without_iban")}
     assert "line 2" in next(r.message for r in refused.value.rows if r.code == "duplicate_ref")
+    # A mistyped IBAN is almost the whole account number: the report shows its ends only.
+    iban_message = next(r.message for r in refused.value.rows if r.code == "invalid_iban")
+    assert "FR7630004000000000000000000" not in iban_message
+    assert "FR76 •••• 0000" in iban_message
     assert refused.value.as_dict()["code"] == "customer_import_refused"
     assert _state() == before
 

@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from encaisse.core.money import Money
@@ -53,6 +54,7 @@ def _expiry(text: str) -> tuple[int, int] | Literal[False] | None:
     return month, year
 
 
+@sensitive_post_parameters("card_number")  # never in error reports, even for test cards
 @require_http_methods(["GET", "POST"])
 def page(request: HttpRequest, reference: str) -> HttpResponse:
     payment = get_object_or_404(SandboxPayment, reference=reference)
