@@ -8,6 +8,7 @@ from django.utils import translation
 
 pytest_plugins = [
     "encaisse.testing.fixtures",
+    "encaisse.testing.stripe",
 ]
 
 

@@ -187,7 +187,31 @@ class InvoiceQuerySet(models.QuerySet):
         return super().delete()
 
 
-class Invoice(models.Model):
+class FrozenTotals:
+    """Net, VAT and total as Money once frozen (an invoice's at posting, a quote's when sent); None before."""
+
+    currency: str
+    net_minor: int | None
+    vat_minor: int | None
+    total_minor: int | None
+
+    def _frozen(self, minor: int | None) -> Money | None:
+        return None if minor is None else Money(minor, self.currency)
+
+    @property
+    def total(self) -> Money | None:
+        return self._frozen(self.total_minor)
+
+    @property
+    def net(self) -> Money | None:
+        return self._frozen(self.net_minor)
+
+    @property
+    def vat(self) -> Money | None:
+        return self._frozen(self.vat_minor)
+
+
+class Invoice(FrozenTotals, models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
         VALIDATED = "validated", _("Validated")
@@ -286,18 +310,6 @@ class Invoice(models.Model):
     def is_posted(self) -> bool:
         return self.status == self.Status.POSTED
 
-    @property
-    def total(self) -> Money | None:
-        return None if self.total_minor is None else Money(self.total_minor, self.currency)
-
-    @property
-    def net(self) -> Money | None:
-        return None if self.net_minor is None else Money(self.net_minor, self.currency)
-
-    @property
-    def vat(self) -> Money | None:
-        return None if self.vat_minor is None else Money(self.vat_minor, self.currency)
-
     def payment_delay(self) -> int:
         for days in (self.party.payment_delay_days, self.invoice_type.payment_delay_days):
             if days is not None:
@@ -308,13 +320,14 @@ class Invoice(models.Model):
         return issued_on + timedelta(days=self.payment_delay())
 
 
-class InvoiceLine(models.Model):
-    class Source(models.TextChoices):
-        MANUAL = "manual", _("Entered by staff")
-        IMPORT = "import", _("Usage import")
-        CREDIT = "credit", _("Credit note")
+class PricedLine(models.Model):
+    """The fields an invoice line and a quote line share, so that a quote line copies onto its final invoice.
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    A product or a free label, a quantity at a unit price, a VAT rate and a
+    revenue account. Neither line changes once its document is frozen (a
+    posted invoice, a sent quote): save and delete ask refuse_if_frozen first.
+    """
+
     position = models.PositiveIntegerField(_("position"), default=0)
     product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("product"))
     label = models.CharField(_("label"), max_length=300)
@@ -324,6 +337,33 @@ class InvoiceLine(models.Model):
     vat_rate = models.ForeignKey(VatRate, on_delete=models.PROTECT, verbose_name=_("VAT rate"))
     revenue_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+",
                                         verbose_name=_("revenue account"))
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.label
+
+    def refuse_if_frozen(self) -> None:
+        """Raise ImmutableRecord when the line's document may no longer change."""
+        raise NotImplementedError
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.refuse_if_frozen()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        self.refuse_if_frozen()
+        return super().delete(*args, **kwargs)
+
+
+class InvoiceLine(PricedLine):
+    class Source(models.TextChoices):
+        MANUAL = "manual", _("Entered by staff")
+        IMPORT = "import", _("Usage import")
+        CREDIT = "credit", _("Credit note")
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     net_minor = models.BigIntegerField(null=True, editable=False)
     source = models.CharField(_("source"), max_length=16, choices=Source, default=Source.MANUAL)
     credited_line = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
@@ -341,26 +381,15 @@ class InvoiceLine(models.Model):
         verbose_name_plural = _("invoice lines")
         ordering = ["invoice", "position", "pk"]
 
-    def __str__(self) -> str:
-        return self.label
-
-    def _refuse_if_posted(self) -> None:
+    def refuse_if_frozen(self) -> None:
         if self.invoice_id and Invoice.objects.filter(pk=self.invoice_id, status=Invoice.Status.POSTED).exists():
             raise ImmutableRecord(model=self._meta.verbose_name, pk=self.pk or "new")
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        self._refuse_if_posted()
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        self._refuse_if_posted()
-        return super().delete(*args, **kwargs)
 
 
 # --- quotes and deposit requests (acomptes) ------------------------------------------------------------------
 
 
-class Quote(models.Model):
+class Quote(FrozenTotals, models.Model):
     """A priced offer to a customer; deposit requests are asked on it and its final invoice deducts them.
 
     The quote's number is taken and its totals frozen when it is sent: what the
@@ -411,53 +440,21 @@ class Quote(models.Model):
     def display_name(self) -> str:
         return self.number or f"{_('Draft quote')} #{self.pk}"
 
-    @property
-    def total(self) -> Money | None:
-        return None if self.total_minor is None else Money(self.total_minor, self.currency)
 
-    @property
-    def net(self) -> Money | None:
-        return None if self.net_minor is None else Money(self.net_minor, self.currency)
-
-    @property
-    def vat(self) -> Money | None:
-        return None if self.vat_minor is None else Money(self.vat_minor, self.currency)
-
-
-class QuoteLine(models.Model):
+class QuoteLine(PricedLine):
     """A line of a quote: the same fields as an invoice line, copied onto the final invoice."""
 
     quote = models.ForeignKey(Quote, on_delete=models.CASCADE, related_name="lines")
-    position = models.PositiveIntegerField(_("position"), default=0)
-    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("product"))
-    label = models.CharField(_("label"), max_length=300)
-    quantity = models.DecimalField(_("quantity"), **QTY)
-    unit = models.CharField(_("unit"), max_length=16, default="u")
-    unit_price = models.DecimalField(_("unit price (excl. VAT)"), **QTY)
-    vat_rate = models.ForeignKey(VatRate, on_delete=models.PROTECT, verbose_name=_("VAT rate"))
-    revenue_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+",
-                                        verbose_name=_("revenue account"))
 
     class Meta:
         verbose_name = _("quote line")
         verbose_name_plural = _("quote lines")
         ordering = ["quote", "position", "pk"]
 
-    def __str__(self) -> str:
-        return self.label
-
-    def _refuse_unless_draft(self) -> None:
+    def refuse_if_frozen(self) -> None:
         # What the customer was sent is what the deposits are a share of: it stays as sent.
         if self.quote_id and Quote.objects.filter(pk=self.quote_id).exclude(status=Quote.Status.DRAFT).exists():
             raise ImmutableRecord(model=self._meta.verbose_name, pk=self.pk or "new")
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        self._refuse_unless_draft()
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        self._refuse_unless_draft()
-        return super().delete(*args, **kwargs)
 
 
 class DepositRequestQuerySet(models.QuerySet):

@@ -17,25 +17,8 @@ from encaisse.ledger.verify import verify_ledger
 from encaisse.payments import online
 from encaisse.payments.models import PaymentAttempt, ProviderAccount
 from encaisse.payments.providers import MissingSecret, adapter_for
-from encaisse.payments.providers.stripe.tests.fake_stripe import FakeStripe, sign
-
-WEBHOOK_SECRET = "whsec_test_fake"
-
-
-@pytest.fixture
-def fake_stripe():
-    fake = FakeStripe().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def stripe_account(org, fake_stripe, monkeypatch):
-    account = ProviderAccount.objects.create(organisation=org, provider="stripe", code="pressing-stripe",
-                                             name="Carte (Stripe)", settings={"api_base": fake_stripe.url})
-    monkeypatch.setenv("ENCAISSE_PROVIDER_PRESSING_STRIPE_SECRET_KEY", "sk_test_fake")
-    monkeypatch.setenv("ENCAISSE_PROVIDER_PRESSING_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
-    return account
+from encaisse.payments.providers.stripe.tests.fake_stripe import sign
+from encaisse.testing.stripe import WEBHOOK_SECRET
 
 
 @pytest.mark.django_db

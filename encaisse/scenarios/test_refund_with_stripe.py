@@ -20,12 +20,12 @@ from encaisse.ledger.verify import verify_ledger
 from encaisse.payments import online
 from encaisse.payments.models import AttemptKind, PaymentAttempt
 from encaisse.payments.providers.stripe.tests.fake_stripe import sign
-from encaisse.payments.tests.test_refunds import fake_stripe, refunds_at_stripe, stripe_account  # noqa: F401
+from encaisse.payments.tests.test_refunds import refunds_at_stripe
 
 
 @pytest.mark.django_db
 def test_a_paid_invoice_credited_then_refunded_from_the_back_office_leaves_nothing_owed(
-        client, org, customer, clerk, fake_stripe, stripe_account):  # noqa: F811
+        client, org, customer, clerk, fake_stripe, stripe_account):
     invoice = post_invoice(invoice_id=draft_invoice(org, customer, ("Service", "1", "50.00"),
                                                     status=Invoice.Status.VALIDATED).pk,
                            by=clerk, today=date(2026, 3, 1))  # 60.00 due

@@ -3,38 +3,28 @@ off-session; a card whose charges fail leaves the invoice due; a revoked card is
 kept on (fake) Stripe Checkout is recorded the same way. Nothing of ours is patched."""
 
 import json
-from datetime import date
 
 import pytest
 
 from encaisse.core.money import Money
-from encaisse.invoicing.models import Invoice
 from encaisse.invoicing.selectors import amount_due
-from encaisse.invoicing.services import post_invoice
-from encaisse.invoicing.tests.factories import draft_invoice
+from encaisse.invoicing.tests.factories import posted_invoice
 from encaisse.ledger.models import Entry
 from encaisse.ledger.verify import verify_ledger
 from encaisse.payments import online
 from encaisse.payments.errors import PaymentRefused
 from encaisse.payments.methods import charge_saved_method, consent_text, revoke_method
-from encaisse.payments.models import PaymentAttempt, ProviderAccount, SavedMethod
+from encaisse.payments.models import PaymentAttempt, SavedMethod
 from encaisse.payments.paylinks import pay_link
 from encaisse.payments.providers.sandbox.tests.helpers import CARD_PENDING_OK, eur, keep_card, sandbox_account
-from encaisse.payments.providers.stripe.tests.fake_stripe import FakeStripe, sign
-
-WEBHOOK_SECRET = "whsec_test_fake"
-
-
-def posted(org, customer, clerk, price: str = "50.00") -> Invoice:
-    """One line at `price` excl. VAT, VAT 20 %: `price` × 1.2 due (60.00 by default)."""
-    draft = draft_invoice(org, customer, ("Service", "1", price), status=Invoice.Status.VALIDATED)
-    return post_invoice(invoice_id=draft.pk, by=clerk, today=date(2026, 3, 1))
+from encaisse.payments.providers.stripe.tests.fake_stripe import sign
+from encaisse.testing.stripe import WEBHOOK_SECRET
 
 
 @pytest.mark.django_db
 def test_a_card_kept_on_the_pay_page_pays_the_next_invoices_until_it_is_revoked(client, org, customer, clerk):
     sandbox = sandbox_account(org)
-    march = posted(org, customer, clerk)  # 60.00
+    march = posted_invoice(org, customer, clerk)  # 60.00
     link = pay_link(organisation_id=org.pk, line_ids=[march.receivable_line_id], amount=amount_due(march))
 
     # The customer pays March online and ticks "keep this payment method".
@@ -46,7 +36,7 @@ def test_a_card_kept_on_the_pay_page_pays_the_next_invoices_until_it_is_revoked(
     assert amount_due(march) == eur("0.00")
 
     # April falls due: automatic collection charges the kept card, twice by mistake under the same key.
-    april = posted(org, customer, clerk, "25.00")  # 30.00
+    april = posted_invoice(org, customer, clerk, "25.00")  # 30.00
     first = charge_saved_method(method=method, amount=eur("30.00"), line_ids=[april.receivable_line_id],
                                 key=f"collect:{april.pk}")
     again = charge_saved_method(method=method, amount=eur("30.00"), line_ids=[april.receivable_line_id],
@@ -57,7 +47,7 @@ def test_a_card_kept_on_the_pay_page_pays_the_next_invoices_until_it_is_revoked(
 
     # The customer withdraws consent: May is not charged.
     revoke_method(method, reason="Customer's email of 2 May", by=clerk)
-    may = posted(org, customer, clerk, "10.00")
+    may = posted_invoice(org, customer, clerk, "10.00")
     with pytest.raises(PaymentRefused):
         charge_saved_method(method=method, amount=eur("12.00"), line_ids=[may.receivable_line_id], key="collect:may")
     assert amount_due(may) == eur("12.00")
@@ -67,8 +57,8 @@ def test_a_card_kept_on_the_pay_page_pays_the_next_invoices_until_it_is_revoked(
 @pytest.mark.django_db
 def test_a_card_whose_charges_are_declined_leaves_the_invoice_due(org, customer, clerk):
     sandbox = sandbox_account(org)
-    method = keep_card(customer, posted(org, customer, clerk).receivable_line, sandbox, "4000 0000 0000 0341")
-    april = posted(org, customer, clerk, "25.00")
+    method = keep_card(customer, posted_invoice(org, customer, clerk).receivable_line, sandbox, "4000 0000 0000 0341")
+    april = posted_invoice(org, customer, clerk, "25.00")
 
     attempt = charge_saved_method(method=method, amount=eur("30.00"), line_ids=[april.receivable_line_id],
                                   key="collect:april")
@@ -78,24 +68,8 @@ def test_a_card_whose_charges_are_declined_leaves_the_invoice_due(org, customer,
     assert verify_ledger(org).ok
 
 
-@pytest.fixture
-def fake_stripe():
-    fake = FakeStripe().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def stripe_account(org, fake_stripe, monkeypatch):
-    account = ProviderAccount.objects.create(organisation=org, provider="stripe", code="pressing-stripe",
-                                             name="Carte (Stripe)", settings={"api_base": fake_stripe.url})
-    monkeypatch.setenv("ENCAISSE_PROVIDER_PRESSING_STRIPE_SECRET_KEY", "sk_test_fake")
-    monkeypatch.setenv("ENCAISSE_PROVIDER_PRESSING_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
-    return account
-
-
 def stripe_checkout_keeping(org, customer, clerk, account):
-    invoice = posted(org, customer, clerk)
+    invoice = posted_invoice(org, customer, clerk)
     attempt, session = online.start_checkout(
         customer=customer, amount=Money.of("60.00", "EUR"), line_ids=[invoice.receivable_line_id],
         provider_account=account, return_url="https://shop.example/return/{attempt_id}/",

@@ -1,25 +1,17 @@
 """Keeping a payment method from the public pay page: only with the payer's consent, recorded word for word."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
-from encaisse.invoicing.models import Invoice
 from encaisse.invoicing.selectors import amount_due
-from encaisse.invoicing.services import post_invoice
-from encaisse.invoicing.tests.factories import draft_invoice
+from encaisse.invoicing.tests.factories import posted_invoice
 from encaisse.payments.methods import consent_text
 from encaisse.payments.models import PaymentAttempt, SandboxPayment, SavedMethod
 from encaisse.payments.paylinks import pay_link
 from encaisse.payments.providers.sandbox.tests.helpers import CARD_OK, CARD_PENDING_OK, sandbox_account
 
 PAYER_IP = "198.51.100.4"
-
-
-def posted(org, customer, clerk, price: str = "50.00") -> Invoice:
-    """One line at `price` excl. VAT, VAT 20 %: `price` × 1.2 due (60.00 by default)."""
-    draft = draft_invoice(org, customer, ("Service", "1", price), status=Invoice.Status.VALIDATED)
-    return post_invoice(invoice_id=draft.pk, by=clerk, today=date(2026, 3, 1))
 
 
 @pytest.fixture
@@ -29,7 +21,7 @@ def sandbox(org):
 
 @pytest.fixture
 def invoice(org, customer, clerk):
-    return posted(org, customer, clerk)  # 60.00 due
+    return posted_invoice(org, customer, clerk)  # 60.00 due
 
 
 def pay_page(invoice) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Model, Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -46,10 +46,11 @@ from encaisse.invoicing.totals import LineInput, compute_totals
 from encaisse.payments.selectors import transactions_of_line
 from encaisse.usage.models import Partner
 
-from ..site import OrganisationScopedAdmin, adopt, organisation_id_of, scoped
+from ..site import OrganisationScopedAdmin, adopt, scoped
 from ..templatetags.backoffice_tags import format_money
 from ..usage_views import validate_drafts
 from ..views import invoice_pay_url
+from .documents import DocumentLineForm, DraftDocumentAdmin, DraftLinesInline
 from .ledger import entry_link
 
 
@@ -188,89 +189,18 @@ class InvoiceForm(forms.ModelForm):
         return cleaned
 
 
-class InvoiceLineForm(forms.ModelForm):
-    """A line from the catalogue (the product fills in what is left empty) or a free line."""
+class InvoiceLineForm(DocumentLineForm):
+    document_field = "invoice"
 
-    class Meta:
+    class Meta(DocumentLineForm.Meta):
         model = InvoiceLine
-        fields = ("product", "label", "quantity", "unit", "unit_price", "vat_rate")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for name in ("label", "unit", "unit_price", "vat_rate"):
-            self.fields[name].required = False
-        self.fields["unit"].initial = ""
-        self.fields["quantity"].initial = 1
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        if cleaned.get("DELETE"):
-            return cleaned
-        if cleaned.get("product") is None:
-            for name in ("label", "unit_price", "vat_rate"):
-                if cleaned.get(name) in (None, ""):
-                    self.add_error(name, _("Needed for a line without a product."))
-        # The inline formset sets every line's invoice to the page's (maybe still unsaved) invoice.
-        organisation_id = _invoice_organisation_id(getattr(self.instance, "invoice", None))
-        for name in ("product", "vat_rate"):
-            value = cleaned.get(name)
-            if value is not None and organisation_id is not None and organisation_id_of(value) != organisation_id:
-                self.add_error(name, _("“%(value)s” belongs to another organisation.") % {"value": value})
-        return cleaned
-
-    def service_arguments(self) -> dict[str, Any]:
-        data = self.cleaned_data
-        return {
-            "product": data.get("product"),
-            "label": data.get("label") or "",
-            "quantity": data["quantity"],
-            "unit": data.get("unit") or None,
-            "unit_price": data.get("unit_price"),
-            "vat_rate": data.get("vat_rate"),
-        }
 
 
-def _invoice_organisation_id(invoice: Invoice | None) -> int | None:
-    if invoice is None:
-        return None
-    if invoice.organisation_id:
-        return invoice.organisation_id
-    return invoice.party.organisation_id if invoice.party_id else None
-
-
-class InvoiceLineInline(admin.TabularInline):
+class InvoiceLineInline(DraftLinesInline):
     model = InvoiceLine
     form = InvoiceLineForm
     fields = ("product", "label", "quantity", "unit", "unit_price", "vat_rate", "net", "origin")
     readonly_fields = ("net", "origin")
-
-    def _draft(self, obj: Invoice | None) -> bool:
-        return obj is None or obj.status == Invoice.Status.DRAFT
-
-    def get_extra(self, request: HttpRequest, obj: Invoice | None = None, **kwargs: Any) -> int:
-        return 1 if self._draft(obj) else 0
-
-    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return True  # the invoice page itself is scoped to the user's organisations
-
-    def has_add_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
-        return self._draft(obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
-        return self._draft(obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
-        return obj is not None and self._draft(obj)
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        from ..site import scoped
-
-        if db_field.name in ("product", "vat_rate"):
-            queryset = scoped(db_field.related_model._default_manager.all(), request.user)
-            if db_field.name == "product":
-                queryset = queryset.filter(active=True)
-            kwargs["queryset"] = queryset
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description=_("net"))
     def net(self, line: InvoiceLine) -> str:
@@ -322,7 +252,7 @@ class KindFilter(admin.SimpleListFilter):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(OrganisationScopedAdmin):
+class InvoiceAdmin(DraftDocumentAdmin):
     form = InvoiceForm
     change_form_template = "backoffice/invoicing/invoice_change_form.html"
     list_display = ("name", "party", "invoice_type", "issued_on", "due_on", "total", "due", "status_label")
@@ -340,16 +270,8 @@ class InvoiceAdmin(OrganisationScopedAdmin):
     autocomplete_fields = ("party",)
     inlines = [InvoiceLineInline]
 
-    class Media:
-        # The move buttons' style, also on admin pages that use Django's own header.
-        css = {"all": ["backoffice/backoffice.css"]}
-
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return with_amounts(super().get_queryset(request))
-
-    def has_change_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
-        # Only a draft is edited; a validated invoice goes back to draft first, a posted one is credited.
-        return super().has_change_permission(request, obj) and (obj is None or obj.status == Invoice.Status.DRAFT)
 
     def get_fieldsets(self, request: HttpRequest, obj: Invoice | None = None) -> Any:
         header = ("party", "invoice_type", "issued_on", "billing_period", "customer_reference", "notes")
@@ -376,15 +298,7 @@ class InvoiceAdmin(OrganisationScopedAdmin):
     def status_label(self, invoice: Invoice) -> str:
         return display_status_label(display_status(invoice, today=timezone.localdate()))
 
-    def _totals(self, invoice: Invoice) -> tuple[Money, Money, Money]:
-        """Frozen totals once posted; before that, what posting would compute now (one query per page)."""
-        if not hasattr(invoice, "_backoffice_totals"):
-            invoice._backoffice_totals = self._compute_totals(invoice)
-        return invoice._backoffice_totals
-
-    def _compute_totals(self, invoice: Invoice) -> tuple[Money, Money, Money]:
-        if invoice.total_minor is not None:
-            return invoice.net, invoice.vat, invoice.total
+    def current_totals(self, invoice: Invoice) -> tuple[Money, Money, Money]:
         totals = compute_totals(
             (LineInput(quantity=ln.quantity, unit_price=ln.unit_price, vat_percent=ln.vat_rate.percent,
                        vat_key=ln.vat_rate.account_id, revenue_key=ln.revenue_account_id)
@@ -392,24 +306,6 @@ class InvoiceAdmin(OrganisationScopedAdmin):
             currency=invoice.currency,
         )
         return totals.net, totals.vat, totals.total
-
-    @admin.display(description=_("net"))
-    def net(self, invoice: Invoice) -> str:
-        return format_money(self._totals(invoice)[0])
-
-    @admin.display(description=_("VAT"))
-    def vat(self, invoice: Invoice) -> str:
-        return format_money(self._totals(invoice)[1])
-
-    @admin.display(description=_("total"))
-    def total_amount(self, invoice: Invoice) -> str:
-        return format_money(self._totals(invoice)[2])
-
-    @admin.display(description=_("total"), ordering="total_minor")
-    def total(self, invoice: Invoice) -> str:
-        if invoice.total_minor is None:
-            return "—"
-        return format_money(invoice.total)
 
     @admin.display(description=_("amount due"), ordering="due_minor")
     def due(self, invoice: Invoice) -> str:
@@ -452,34 +348,13 @@ class InvoiceAdmin(OrganisationScopedAdmin):
         )
         adopt(obj, created)
 
-    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
-        """Lines go through add_line and remove_line; a changed line is removed and added again.
+    def add_document_line(self, document: Invoice, by: Any, **arguments: Any) -> InvoiceLine:
+        return add_line(invoice_id=document.pk, by=by, **arguments)
 
-        The admin's change message reads new_objects, changed_objects and
-        deleted_objects, so they are filled as formset.save() would.
-        """
-        invoice = form.instance
-        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        for line_form in formset.forms:
-            line = line_form.instance
-            if line.pk is not None and formset.can_delete and formset._should_delete_form(line_form):
-                remove_line(line_id=line.pk, by=request.user)
-                formset.deleted_objects.append(line)
-            elif line.pk is None and line_form.has_changed():
-                formset.new_objects.append(
-                    add_line(invoice_id=invoice.pk, by=request.user, **line_form.service_arguments()))
-            elif line.pk is not None and line_form.has_changed():
-                remove_line(line_id=line.pk, by=request.user)
-                new = add_line(invoice_id=invoice.pk, by=request.user, **line_form.service_arguments())
-                formset.changed_objects.append((new, line_form.changed_data))
+    def remove_document_line(self, line_id: int, by: Any) -> None:
+        remove_line(line_id=line_id, by=by)
 
     # -- the change page: actions, ledger entry, audit trail --
-
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
-                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        invoice = self.get_object(request, object_id)
-        context = {**(extra_context or {}), **self.page_context(request, invoice)}
-        return super().change_view(request, object_id, form_url, extra_context=context)
 
     def page_context(self, request: HttpRequest, invoice: Invoice) -> dict[str, Any]:
         status = Invoice.Status

@@ -13,8 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db.models import Model
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -32,10 +31,10 @@ from encaisse.invoicing.selectors import (
 from encaisse.invoicing.services import add_quote_line, create_quote, edit_quote, remove_quote_line
 from encaisse.payments.paylinks import pay_link
 
-from ..site import OrganisationScopedAdmin, ReadOnlyAdmin, adopt, organisation_id_of
+from ..site import ReadOnlyAdmin, adopt
 from ..templatetags.backoffice_tags import format_money
 from ..views import public_url
-from .invoicing import InvoiceLineForm
+from .documents import DocumentLineForm, DraftDocumentAdmin, DraftLinesInline
 from .ledger import entry_link
 
 
@@ -60,59 +59,18 @@ class QuoteForm(forms.ModelForm):
         return cleaned
 
 
-class QuoteLineForm(InvoiceLineForm):
-    """The invoice line's form (a product, or a free line), for a quote's line."""
+class QuoteLineForm(DocumentLineForm):
+    document_field = "quote"
 
-    class Meta(InvoiceLineForm.Meta):
+    class Meta(DocumentLineForm.Meta):
         model = QuoteLine
 
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        # The inline formset sets every line's quote to the page's (maybe still unsaved) quote.
-        quote = getattr(self.instance, "quote", None)
-        organisation_id = None
-        if quote is not None:
-            organisation_id = quote.organisation_id or (quote.party.organisation_id if quote.party_id else None)
-        for name in ("product", "vat_rate"):
-            value = cleaned.get(name)
-            if value is not None and organisation_id is not None and organisation_id_of(value) != organisation_id:
-                self.add_error(name, _("“%(value)s” belongs to another organisation.") % {"value": value})
-        return cleaned
 
-
-class QuoteLineInline(admin.TabularInline):
+class QuoteLineInline(DraftLinesInline):
     model = QuoteLine
     form = QuoteLineForm
     fields = ("product", "label", "quantity", "unit", "unit_price", "vat_rate", "net")
     readonly_fields = ("net",)
-
-    def _draft(self, obj: Quote | None) -> bool:
-        return obj is None or obj.status == Quote.Status.DRAFT
-
-    def get_extra(self, request: HttpRequest, obj: Quote | None = None, **kwargs: Any) -> int:
-        return 1 if self._draft(obj) else 0
-
-    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return True  # the quote page itself is scoped to the user's organisations
-
-    def has_add_permission(self, request: HttpRequest, obj: Quote | None = None) -> bool:
-        return self._draft(obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Quote | None = None) -> bool:
-        return self._draft(obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Quote | None = None) -> bool:
-        return obj is not None and self._draft(obj)
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        from ..site import scoped
-
-        if db_field.name in ("product", "vat_rate"):
-            queryset = scoped(db_field.related_model._default_manager.all(), request.user)
-            if db_field.name == "product":
-                queryset = queryset.filter(active=True)
-            kwargs["queryset"] = queryset
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description=_("net"))
     def net(self, line: QuoteLine) -> str:
@@ -122,7 +80,7 @@ class QuoteLineInline(admin.TabularInline):
 
 
 @admin.register(Quote)
-class QuoteAdmin(OrganisationScopedAdmin):
+class QuoteAdmin(DraftDocumentAdmin):
     form = QuoteForm
     change_form_template = "backoffice/quotes/quote_change_form.html"
     list_display = ("name", "party", "issued_on", "valid_until", "total", "status")
@@ -131,13 +89,6 @@ class QuoteAdmin(OrganisationScopedAdmin):
     search_fields = ("number", "party__name", "party__ref", "customer_reference")
     autocomplete_fields = ("party",)
     inlines = [QuoteLineInline]
-
-    class Media:
-        css = {"all": ["backoffice/backoffice.css"]}
-
-    def has_change_permission(self, request: HttpRequest, obj: Quote | None = None) -> bool:
-        # Only a draft is edited: what was sent is what the deposits are a share of.
-        return super().has_change_permission(request, obj) and (obj is None or obj.status == Quote.Status.DRAFT)
 
     def get_fieldsets(self, request: HttpRequest, obj: Quote | None = None) -> Any:
         header = ("party", "invoice_type", "valid_until", "customer_reference", "notes")
@@ -155,28 +106,9 @@ class QuoteAdmin(OrganisationScopedAdmin):
     def name(self, quote: Quote) -> str:
         return quote.display_name
 
-    def _totals(self, quote: Quote) -> tuple[Money, Money, Money]:
-        """Frozen totals once sent; before that, what sending would freeze now."""
-        if quote.total_minor is not None:
-            return quote.net, quote.vat, quote.total
+    def current_totals(self, quote: Quote) -> tuple[Money, Money, Money]:
         totals = quote_totals(quote)
         return totals.net, totals.vat, totals.total
-
-    @admin.display(description=_("net"))
-    def net(self, quote: Quote) -> str:
-        return format_money(self._totals(quote)[0])
-
-    @admin.display(description=_("VAT"))
-    def vat(self, quote: Quote) -> str:
-        return format_money(self._totals(quote)[1])
-
-    @admin.display(description=_("total"))
-    def total_amount(self, quote: Quote) -> str:
-        return format_money(self._totals(quote)[2])
-
-    @admin.display(description=_("total"), ordering="total_minor")
-    def total(self, quote: Quote) -> str:
-        return "—" if quote.total is None else format_money(quote.total)
 
     # -- writing through the services --
 
@@ -192,30 +124,13 @@ class QuoteAdmin(OrganisationScopedAdmin):
                                 customer_reference=data.get("customer_reference") or "",
                                 notes=data.get("notes") or ""))
 
-    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
-        """Lines go through add_quote_line and remove_quote_line; a changed line is removed and added again."""
-        quote = form.instance
-        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        for line_form in formset.forms:
-            line = line_form.instance
-            if line.pk is not None and formset.can_delete and formset._should_delete_form(line_form):
-                remove_quote_line(line_id=line.pk, by=request.user)
-                formset.deleted_objects.append(line)
-            elif line.pk is None and line_form.has_changed():
-                formset.new_objects.append(
-                    add_quote_line(quote_id=quote.pk, by=request.user, **line_form.service_arguments()))
-            elif line.pk is not None and line_form.has_changed():
-                remove_quote_line(line_id=line.pk, by=request.user)
-                new = add_quote_line(quote_id=quote.pk, by=request.user, **line_form.service_arguments())
-                formset.changed_objects.append((new, line_form.changed_data))
+    def add_document_line(self, document: Quote, by: Any, **arguments: Any) -> QuoteLine:
+        return add_quote_line(quote_id=document.pk, by=by, **arguments)
+
+    def remove_document_line(self, line_id: int, by: Any) -> None:
+        remove_quote_line(line_id=line_id, by=by)
 
     # -- the change page: moves, deposit requests, final invoice, audit trail --
-
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
-                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        quote = self.get_object(request, object_id)
-        context = {**(extra_context or {}), **self.page_context(request, quote)}
-        return super().change_view(request, object_id, form_url, extra_context=context)
 
     def page_context(self, request: HttpRequest, quote: Quote) -> dict[str, Any]:
         status = Quote.Status

@@ -1,23 +1,14 @@
 """A customer's saved methods in the back office: listed with their consent, made default, revoked with a reason."""
 
-from datetime import date
 
 import pytest
 from django.urls import reverse
 
 from encaisse.core.audit import AuditEvent
-from encaisse.invoicing.models import Invoice
-from encaisse.invoicing.services import post_invoice
-from encaisse.invoicing.tests.factories import draft_invoice
+from encaisse.invoicing.tests.factories import posted_invoice
 from encaisse.parties.models import Customer
 from encaisse.payments.models import SavedMethod
 from encaisse.payments.providers.sandbox.tests.helpers import keep_card, sandbox_account
-
-
-def posted(org, customer, clerk, price: str = "50.00") -> Invoice:
-    """One line at `price` excl. VAT, VAT 20 %: `price` × 1.2 due (60.00 by default)."""
-    draft = draft_invoice(org, customer, ("Service", "1", price), status=Invoice.Status.VALIDATED)
-    return post_invoice(invoice_id=draft.pk, by=clerk, today=date(2026, 3, 1))
 
 
 @pytest.fixture
@@ -27,8 +18,9 @@ def sandbox(org):
 
 @pytest.fixture
 def cards(org, customer, clerk, sandbox):
-    first = keep_card(customer, posted(org, customer, clerk).receivable_line, sandbox, expiry=(9, 2031))
-    second = keep_card(customer, posted(org, customer, clerk, "10.00").receivable_line, sandbox, "4000 0000 0000 0341")
+    first = keep_card(customer, posted_invoice(org, customer, clerk).receivable_line, sandbox, expiry=(9, 2031))
+    second = keep_card(customer, posted_invoice(org, customer, clerk, "10.00").receivable_line, sandbox,
+                       "4000 0000 0000 0341")
     return first, second
 
 

@@ -9,12 +9,7 @@ from encaisse.core.money import Money
 from encaisse.ledger.selectors import customer_balance
 from encaisse.payments.models import AdvanceRefund, AttemptKind, PaymentAttempt, ProviderAccount
 from encaisse.payments.services import advance_balance, record_offline_payment
-from encaisse.payments.tests.test_refunds import (  # noqa: F401  (fixtures)
-    fake_stripe,
-    paid_through_stripe,
-    refunds_at_stripe,
-    stripe_account,
-)
+from encaisse.payments.tests.test_refunds import paid_through_stripe, refunds_at_stripe
 
 
 def eur(amount: str) -> Money:
@@ -22,7 +17,7 @@ def eur(amount: str) -> Money:
 
 
 @pytest.fixture
-def payment(customer, clerk, fake_stripe, stripe_account):  # noqa: F811
+def payment(customer, clerk, fake_stripe, stripe_account):
     return paid_through_stripe(customer, clerk, stripe_account, fake_stripe)  # 100.00
 
 
@@ -42,7 +37,7 @@ def test_the_refund_page_shows_the_payment_and_what_the_refund_will_do(staff, cu
 
 
 @pytest.mark.django_db
-def test_a_refund_from_the_back_office_is_made_once_and_says_so(staff, customer, payment, fake_stripe):  # noqa: F811
+def test_a_refund_from_the_back_office_is_made_once_and_says_so(staff, customer, payment, fake_stripe):
     url = reverse("staff:attempt_refund", args=[payment.pk])
     form = {"amount": "40.00", "reason": "Damaged shirt", "token": "t1"}
 
@@ -60,7 +55,7 @@ def test_a_refund_from_the_back_office_is_made_once_and_says_so(staff, customer,
 
 
 @pytest.mark.django_db
-def test_a_refund_the_provider_refuses_shows_its_code_and_message(staff, payment, fake_stripe):  # noqa: F811
+def test_a_refund_the_provider_refuses_shows_its_code_and_message(staff, payment, fake_stripe):
     fake_stripe.fail_next(402, error_type="card_error", code="expired_or_canceled_card")
 
     done = staff.post(reverse("staff:attempt_refund", args=[payment.pk]),

@@ -1,9 +1,11 @@
 """Invoices ready to post, with their lines, for tests across apps."""
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from encaisse.invoicing.models import Invoice, InvoiceLine, InvoiceType, VatRate
+from encaisse.invoicing.services import post_invoice
 from encaisse.parties.models import Customer, Organisation
 
 
@@ -23,3 +25,9 @@ def draft_invoice(
         for n, (label, qty, price) in enumerate(lines or [("Service", "1", "100.00")], start=1)
     )
     return invoice
+
+
+def posted_invoice(org: Organisation, customer: Customer, clerk: Any, price: str = "50.00") -> Invoice:
+    """An invoice posted on 1 March 2026: one line at `price` excl. VAT, VAT 20 %, so `price` × 1.2 due (60.00)."""
+    draft = draft_invoice(org, customer, ("Service", "1", price), status=Invoice.Status.VALIDATED)
+    return post_invoice(invoice_id=draft.pk, by=clerk, today=date(2026, 3, 1))

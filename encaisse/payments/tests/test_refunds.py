@@ -11,8 +11,7 @@ from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, jou
 from encaisse.ledger.verify import verify_ledger
 from encaisse.payments import online
 from encaisse.payments.errors import RefundRefused
-from encaisse.payments.models import AdvanceRefund, AttemptKind, PaymentAttempt, ProviderAccount
-from encaisse.payments.providers.stripe.tests.fake_stripe import FakeStripe
+from encaisse.payments.models import AdvanceRefund, AttemptKind, PaymentAttempt
 from encaisse.payments.refunds import refund_advance, refund_attempt, refund_split, refundable
 from encaisse.payments.services import advance_balance, record_offline_payment
 
@@ -21,24 +20,6 @@ MARCH_1 = date(2026, 3, 1)
 
 def eur(amount: str) -> Money:
     return Money.of(amount, "EUR")
-
-
-@pytest.fixture
-def fake_stripe():
-    fake = FakeStripe().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def stripe_account(org, fake_stripe, monkeypatch):
-    # A short timeout, so that a stalled answer is a timeout within the test.
-    account = ProviderAccount.objects.create(organisation=org, provider="stripe", code="pressing-stripe",
-                                             name="Carte (Stripe)",
-                                             settings={"api_base": fake_stripe.url, "timeout_seconds": 0.5})
-    monkeypatch.setenv("ENCAISSE_PROVIDER_PRESSING_STRIPE_SECRET_KEY", "sk_test_fake")
-    monkeypatch.setenv("ENCAISSE_PROVIDER_PRESSING_STRIPE_WEBHOOK_SECRET", "whsec_test_fake")
-    return account
 
 
 def sale(customer, clerk, amount: Money, *, credit: bool = False) -> Entry:

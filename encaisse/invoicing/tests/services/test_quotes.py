@@ -19,11 +19,10 @@ from encaisse.invoicing.services import (
     issue_deposit_request,
     send_quote,
 )
-from encaisse.invoicing.tests.quotes import DUE_ON, deposits, sent_quote
+from encaisse.invoicing.tests.quotes import DUE_ON, deposits, pay, sent_quote
 from encaisse.invoicing.verify import verify_numbering
-from encaisse.ledger.models import Account, Entry, EntryLine
+from encaisse.ledger.models import Entry, EntryLine
 from encaisse.ledger.selectors import customer_balance
-from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entry, settle
 from encaisse.ledger.verify import verify_ledger
 
 MARCH_5 = date(2026, 3, 5)
@@ -31,18 +30,6 @@ MARCH_5 = date(2026, 3, 5)
 
 def eur(text: str) -> Money:
     return Money.of(text, "EUR")
-
-
-def pay(deposit: DepositRequest, amount: str) -> None:
-    """What a payment does in the ledger: bank against 411, settled on the deposit's line."""
-    org = deposit.organisation
-    entry = post_entry(org, EntryDraft(
-        journal=journal_of_kind(org, "bank"), date=MARCH_5, label="virement",
-        lines=(LineDraft.signed(account_of_kind(org, Account.Kind.BANK), eur(amount)),
-               LineDraft.signed(account_of_kind(org, Account.Kind.RECEIVABLE), -eur(amount),
-                                party=deposit.quote.party))), idempotency_key=f"test:pay:{deposit.pk}:{amount}")
-    credit = entry.lines.get(account__kind=Account.Kind.RECEIVABLE)
-    settle(debit_line_id=deposit.receivable_line_id, credit_line_id=credit.pk, idempotency_key=f"test:{entry.pk}")
 
 
 @pytest.mark.django_db
