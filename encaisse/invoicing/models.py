@@ -397,12 +397,12 @@ class Quote(FrozenTotals, models.Model):
     ledger itself; its deposit requests and its final invoice do.
     """
 
-    class Status(models.TextChoices):
-        DRAFT = "draft", _("Draft")
-        SENT = "sent", _("Sent")
-        ACCEPTED = "accepted", _("Accepted")
-        INVOICED = "invoiced", _("Invoiced")
-        CANCELLED = "cancelled", _("Cancelled")
+    class Status(models.TextChoices):  # a quote: "devis" is masculine in French, hence the context
+        DRAFT = "draft", pgettext_lazy("quote", "Draft")
+        SENT = "sent", pgettext_lazy("quote", "Sent")
+        ACCEPTED = "accepted", pgettext_lazy("quote", "Accepted")
+        INVOICED = "invoiced", pgettext_lazy("quote", "Invoiced")
+        CANCELLED = "cancelled", pgettext_lazy("quote", "Cancelled")
 
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="quotes")
     party = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="quotes", verbose_name=_("customer"))
@@ -438,7 +438,9 @@ class Quote(FrozenTotals, models.Model):
 
     @property
     def display_name(self) -> str:
-        return self.number or f"{_('Draft quote')} #{self.pk}"
+        if self.number:
+            return self.number
+        return _("Draft quote #%(id)s") % {"id": self.pk}
 
 
 class QuoteLine(PricedLine):
@@ -477,10 +479,10 @@ class DepositRequest(models.Model):
     entry, deducted by the final invoice). "Paid" is read from the ledger.
     """
 
-    class Status(models.TextChoices):
-        DRAFT = "draft", _("Draft")
-        ISSUED = "issued", _("Issued")
-        CANCELLED = "cancelled", _("Cancelled")
+    class Status(models.TextChoices):  # a deposit request: "demande" is feminine in French
+        DRAFT = "draft", pgettext_lazy("deposit request", "Draft")
+        ISSUED = "issued", pgettext_lazy("deposit request", "Issued")
+        CANCELLED = "cancelled", pgettext_lazy("deposit request", "Cancelled")
 
     # Fields an issued request may still have written: what became of it, never what was asked.
     AFTER_ISSUE = frozenset({"status", "deduction_entry", "cancel_entry"})
