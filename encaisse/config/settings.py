@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "encaisse.usage",
     "encaisse.onboarding",
     "encaisse.api",
+    "encaisse.portal",
     "encaisse.cli",
 ]
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("backoffice/", include("encaisse.backoffice.urls")),
     path("backoffice/", admin.site.urls),
     path("api/v1/", include("encaisse.api.urls")),
+    path("portal/", include("encaisse.portal.urls")),
     path("pay/", include("encaisse.api.pay_urls")),
     path("hooks/<slug:code>/", pay.webhook, name="provider-webhook"),
     path("sandbox/", include("encaisse.payments.providers.sandbox.urls")),
