@@ -9,6 +9,7 @@ from django.utils import translation
 pytest_plugins = [
     "encaisse.testing.fixtures",
     "encaisse.testing.stripe",
+    "encaisse.testing.browser",
 ]
 
 

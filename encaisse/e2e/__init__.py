@@ -1,0 +1,1 @@
+"""End-to-end tests: a real browser (Debian's chromium through Playwright) against a live server."""
