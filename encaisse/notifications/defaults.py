@@ -26,6 +26,8 @@ class DefaultTemplate:
 
 
 _INVOICE_VARIABLES = ("invoice_number", "amount", "due_date", "customer_name", "pay_url", "organisation.name")
+_MANDATE_VARIABLES = ("customer_name", "reference", "masked_iban", "creditor_id", "signed_on", "mandate_text",
+                      "organisation.name")
 
 DEFAULT_TEMPLATES: dict[tuple[str, str], DefaultTemplate] = {
     ("invoice_issued", "fr"): DefaultTemplate(
@@ -78,6 +80,41 @@ DEFAULT_TEMPLATES: dict[tuple[str, str], DefaultTemplate] = {
 {{ organisation.name }}
 """,
         variables=("subject", "body", "organisation.name"),
+    ),
+    # A signed SEPA mandate: the debtor's copy. The IBAN stays masked; the mandate row holds the full one.
+    ("mandate_signed", "fr"): DefaultTemplate(
+        subject="{{ organisation.name }} : votre mandat de prélèvement SEPA {{ reference }}",
+        body_text=(
+            "Bonjour{% if customer_name %} {{ customer_name }}{% endif %},\n"
+            "\n"
+            'Vous avez signé le {{ signed_on|date:"DATE_FORMAT" }} le mandat de prélèvement SEPA '
+            "{{ reference }} pour le compte {{ masked_iban }} (identifiant créancier {{ creditor_id }}).\n"
+            "Voici le mandat signé, à conserver :\n"
+            "\n"
+            "{{ mandate_text }}\n"
+            "\n"
+            "Cordialement,\n"
+            "{{ organisation.name }}{% if organisation.email %}\n"
+            "{{ organisation.email }}{% endif %}\n"
+        ),
+        variables=_MANDATE_VARIABLES,
+    ),
+    ("mandate_signed", "en"): DefaultTemplate(
+        subject="{{ organisation.name }}: your SEPA direct debit mandate {{ reference }}",
+        body_text=(
+            "Hello{% if customer_name %} {{ customer_name }}{% endif %},\n"
+            "\n"
+            'On {{ signed_on|date:"DATE_FORMAT" }} you signed the SEPA direct debit mandate '
+            "{{ reference }} for the account {{ masked_iban }} (creditor identifier {{ creditor_id }}).\n"
+            "Here is the signed mandate, for your records:\n"
+            "\n"
+            "{{ mandate_text }}\n"
+            "\n"
+            "Kind regards,\n"
+            "{{ organisation.name }}{% if organisation.email %}\n"
+            "{{ organisation.email }}{% endif %}\n"
+        ),
+        variables=_MANDATE_VARIABLES,
     ),
 }
 

@@ -42,6 +42,11 @@ class Mandate(models.Model):
         REVOKED = "revoked", _("Revoked")
         LAPSED = "lapsed", _("Lapsed (unused for 36 months)")
 
+    class Source(models.TextChoices):
+        PORTAL = "portal", _("Signed online in the portal")
+        IMPORT = "import", _("Imported")
+        BACKOFFICE = "backoffice", _("Entered by staff")
+
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="mandates")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="mandates")
     reference = models.CharField(_("unique mandate reference (UMR)"), max_length=35)
@@ -52,6 +57,13 @@ class Mandate(models.Model):
     scheme = models.CharField(_("scheme"), max_length=4, choices=Scheme, default=Scheme.CORE)
     status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.ACTIVE)
     last_used_on = models.DateField(_("last collection"), null=True, blank=True)
+    # A mandate signed online carries its own proof: the exact text agreed to, when, and from where.
+    source = models.CharField(_("source"), max_length=16, choices=Source, default=Source.BACKOFFICE)
+    text = models.TextField(_("mandate text as signed"), blank=True)
+    signed_at = models.DateTimeField(_("signed at"), null=True, blank=True)
+    signature_ip = models.GenericIPAddressField(_("signed from"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revoked_reason = models.CharField(_("reason for revoking"), max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
