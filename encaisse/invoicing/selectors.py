@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from encaisse.core.money import Money
 from encaisse.ledger.models import Settlement
+from encaisse.parties.models import Customer
 
 from .models import DepositRequest, Invoice, Quote
 from .totals import LineInput, Totals, compute_totals
@@ -185,3 +186,39 @@ def deposit_of_lines(line_ids: list[int] | tuple[int, ...]) -> DepositRequest | 
     """The deposit request whose receivable line is among these ledger lines, if any (for the pay page)."""
     return (DepositRequest.objects.filter(receivable_line_id__in=line_ids)
             .select_related("quote__invoice_type__regie").first())
+
+
+# --- what a customer may see (portal): every read scoped to the viewer ------------------------------------------
+
+
+def invoices_for(*, viewer: Customer) -> QuerySet[Invoice]:
+    """The viewer's posted invoices and credit notes, with amounts (with_amounts), newest first.
+
+    Drafts are the organisation's work in progress: a customer never sees them.
+    """
+    return with_amounts(
+        Invoice.objects.filter(party=viewer, organisation_id=viewer.organisation_id, status=Invoice.Status.POSTED)
+        .select_related("invoice_type__regie")
+    ).order_by("-issued_on", "-pk")
+
+
+def invoice_for(*, viewer: Customer, pk: int | str) -> Invoice:
+    """One of the viewer's posted invoices; Invoice.DoesNotExist for anyone else's, a draft or no such id."""
+    return invoices_for(viewer=viewer).get(pk=pk)
+
+
+def deposit_requests_for(*, viewer: Customer) -> QuerySet[DepositRequest]:
+    """The viewer's issued deposit requests (never drafts), newest first."""
+    return (DepositRequest.objects.filter(quote__party=viewer, organisation_id=viewer.organisation_id,
+                                          status=DepositRequest.Status.ISSUED)
+            .select_related("quote").order_by("-issued_on", "-pk"))
+
+
+def deposit_request_for(*, viewer: Customer, pk: int | str) -> DepositRequest:
+    """One of the viewer's issued deposit requests; DepositRequest.DoesNotExist otherwise."""
+    return deposit_requests_for(viewer=viewer).get(pk=pk)
+
+
+def credit_notes_of(invoice: Invoice) -> QuerySet[Invoice]:
+    """The posted credit notes that corrected this invoice."""
+    return Invoice.objects.filter(credited_invoice=invoice, status=Invoice.Status.POSTED).order_by("issued_on", "pk")

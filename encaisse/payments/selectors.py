@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Q, Sum
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet, Sum
 from django.utils.translation import gettext_lazy as _
 
 from encaisse.core.money import Money
@@ -211,3 +212,46 @@ def transactions_of_line(*, customer: Customer, line: EntryLine) -> LineTransact
     attempts = attempts_paying(customer=customer, line_id=line.pk)
     return LineTransactions(attempts=attempts, events=events_of(attempts), payments=offline_payments_settling(line),
                             movements=line_movements(line, attempts=attempts))
+
+
+# --- what the customer sees of what paid their items (portal) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """One thing that paid (part of) a receivable line, as the customer sees it: when, how much, how."""
+
+    date: date
+    amount: Money
+    how: str  # "Cheque", the provider account's name ("Carte"), or the entry's label (credit note, advance)
+    attempt_id: object = None  # the online payment's id, for its receipt page
+
+
+def settled_on_line(*, viewer: Customer, line: EntryLine) -> list[Settled]:
+    """What settled one of the viewer's receivable lines, oldest first; nothing for another customer's line."""
+    if line.party_id != viewer.pk:
+        return []
+    attempts = attempts_paying(customer=viewer, line_id=line.pk)
+    by_entry: dict[int, str] = {payment.entry_id: payment.get_method_display()
+                                for payment in offline_payments_settling(line)}
+    online = {attempt.settled_entry_id: attempt for attempt in attempts
+              if attempt.settled_entry_id and attempt.kind != AttemptKind.REFUND}
+    by_entry.update({entry_id: attempt.provider_account.name for entry_id, attempt in online.items()})
+    return [Settled(date=row.date, amount=-row.amount, how=by_entry.get(row.entry.pk, row.label),
+                    attempt_id=online[row.entry.pk].pk if row.entry.pk in online else None)
+            for row in line_movements(line) if row.what == "settled"]
+
+
+def attempts_for(*, viewer: Customer) -> QuerySet[PaymentAttempt]:
+    """The viewer's online payments (checkouts and charges of a saved method; refunds are shown on these)."""
+    return (PaymentAttempt.objects.filter(customer=viewer, organisation_id=viewer.organisation_id,
+                                          kind__in=[AttemptKind.CHECKOUT, AttemptKind.CHARGE])
+            .select_related("provider_account").order_by("-created_at"))
+
+
+def attempt_for(*, viewer: Customer, pk: object) -> PaymentAttempt:
+    """One of the viewer's online payments; PaymentAttempt.DoesNotExist for anyone else's or a malformed id."""
+    try:
+        return attempts_for(viewer=viewer).get(pk=pk)
+    except (ValueError, ValidationError) as error:  # not a UUID
+        raise PaymentAttempt.DoesNotExist(str(pk)) from error

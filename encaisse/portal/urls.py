@@ -2,12 +2,18 @@
 
 from django.urls import path
 
-from . import methods, views
+from . import methods, pages, views
 
 app_name = "portal"
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", pages.dashboard, name="home"),
+    path("invoices/<int:pk>/", pages.invoice_page, name="invoice"),
+    path("deposits/<int:pk>/", pages.deposit_page, name="deposit"),
+    path("payments/<str:pk>/", pages.payment_page, name="payment"),
+    path("account/", pages.account_page, name="account"),
+    path("pay/", pages.pay, name="pay"),
+    path("profile/", pages.profile_page, name="profile"),
     path("methods/", methods.methods, name="methods"),
     path("methods/<int:pk>/default/", methods.make_default, name="method_default"),
     path("methods/<int:pk>/remove/", methods.remove, name="method_remove"),
