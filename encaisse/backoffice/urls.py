@@ -7,7 +7,7 @@ Each view goes through admin.site.admin_view: staff of an organisation only
 from django.contrib import admin
 from django.urls import path, re_path
 
-from . import method_views, payment_views, quote_views, refund_views, usage_views, views
+from . import method_views, payment_views, portal_views, quote_views, refund_views, usage_views, views
 
 app_name = "staff"
 
@@ -18,6 +18,8 @@ urlpatterns = [
     path("customers/<int:pk>/payment/", admin.site.admin_view(payment_views.record_payment), name="record_payment"),
     path("customers/<int:pk>/methods/", admin.site.admin_view(method_views.customer_methods),
          name="customer_methods"),
+    path("customers/<int:pk>/portal-link/", admin.site.admin_view(portal_views.customer_portal_link),
+         name="portal_link"),
     path("customers/<int:pk>/advance-refund/", admin.site.admin_view(refund_views.advance_refund),
          name="advance_refund"),
     path("payments/attempts/<uuid:attempt_id>/refund/", admin.site.admin_view(refund_views.attempt_refund),

@@ -62,6 +62,37 @@ DEFAULT_TEMPLATES: dict[tuple[str, str], DefaultTemplate] = {
         ),
         variables=_INVOICE_VARIABLES,
     ),
+    # A one-time link to the customer portal (encaisse.portal.auth): valid `minutes`, single use.
+    ("portal_sign_in", "fr"): DefaultTemplate(
+        subject="{% if organisation.name %}{{ organisation.name }} : {% endif %}votre lien de connexion",
+        body_text=(
+            "Bonjour{% if customer_name %} {{ customer_name }}{% endif %},\n"
+            "\n"
+            "Pour accéder à votre espace client, ouvrez ce lien dans les {{ minutes }} minutes "
+            "(il ne sert qu'une fois) :\n"
+            "{{ sign_in_url }}\n"
+            "\n"
+            "Si vous n'avez rien demandé, ignorez ce message : personne ne pourra se connecter sans ce lien.\n"
+            "{% if organisation.name %}\n"
+            "{{ organisation.name }}{% endif %}\n"
+        ),
+        variables=("customer_name", "sign_in_url", "minutes", "organisation.name"),
+    ),
+    ("portal_sign_in", "en"): DefaultTemplate(
+        subject="{% if organisation.name %}{{ organisation.name }}: {% endif %}your sign-in link",
+        body_text=(
+            "Hello{% if customer_name %} {{ customer_name }}{% endif %},\n"
+            "\n"
+            "To open your customer account, follow this link within {{ minutes }} minutes "
+            "(it works once):\n"
+            "{{ sign_in_url }}\n"
+            "\n"
+            "If you did not ask for it, ignore this message: nobody can sign in without the link.\n"
+            "{% if organisation.name %}\n"
+            "{{ organisation.name }}{% endif %}\n"
+        ),
+        variables=("customer_name", "sign_in_url", "minutes", "organisation.name"),
+    ),
     # For one-off messages whose words come from the caller.
     ("generic", "fr"): DefaultTemplate(
         subject="{{ subject }}",

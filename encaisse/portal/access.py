@@ -23,6 +23,8 @@ from encaisse.parties.models import Customer
 
 SESSION_CUSTOMER = "portal.customer_id"
 SESSION_SEEN = "portal.last_seen"
+SESSION_CHOICES = "portal.choices"  # the customers a link or password opened, when there are several
+SESSION_CHOICES_AT = "portal.choices_at"
 IDLE_SECONDS = 30 * 60
 
 
@@ -34,9 +36,25 @@ def sign_in(request: HttpRequest, customer: Customer) -> None:
 
 
 def sign_out(request: HttpRequest) -> None:
-    for key in (SESSION_CUSTOMER, SESSION_SEEN):
+    for key in (SESSION_CUSTOMER, SESSION_SEEN, SESSION_CHOICES, SESSION_CHOICES_AT):
         request.session.pop(key, None)
     request.session.cycle_key()
+
+
+def offer_choice(request: HttpRequest, customers: list[Customer]) -> None:
+    """Remember the customers one proof opened, for the choose page; the session id changes here too."""
+    request.session.cycle_key()
+    request.session[SESSION_CHOICES] = [c.pk for c in customers]
+    request.session[SESSION_CHOICES_AT] = int(time.time())
+
+
+def offered_choices(request: HttpRequest) -> list[Customer]:
+    """The customers offered by offer_choice, while the offer is younger than IDLE_SECONDS."""
+    ids = request.session.get(SESSION_CHOICES) or []
+    if not ids or int(time.time()) - int(request.session.get(SESSION_CHOICES_AT, 0)) > IDLE_SECONDS:
+        return []
+    return list(Customer.objects.select_related("organisation").filter(pk__in=ids)
+                .order_by("organisation__name", "name", "pk"))
 
 
 def current_customer(request: HttpRequest) -> Customer | None:

@@ -21,4 +21,8 @@ urlpatterns = [
     path("methods/mandates/<int:pk>/", methods.signed, name="mandate_signed"),
     path("methods/mandates/<int:pk>/revoke/", methods.revoke, name="mandate_revoke"),
     path("sign-in/", views.sign_in_page, name="sign_in"),
+    path("sign-in/link/<str:token>/", views.sign_in_link, name="sign_in_link"),
+    path("sign-in/choose/", views.choose, name="choose"),
+    path("sign-out/", views.sign_out_view, name="sign_out"),
+    path("password/", views.set_password_page, name="password"),
 ]

@@ -76,6 +76,7 @@ class CustomerAdmin(OrganisationScopedAdmin):
             (reverse("staff:record_payment", args=[obj.pk]), _("Record a payment")),
             (reverse("staff:customer_methods", args=[obj.pk]), _("Saved payment methods")),
             (reverse("staff:advance_refund", args=[obj.pk]), _("Refund from advance")),
+            (reverse("staff:portal_link", args=[obj.pk]), _("Portal sign-in link")),
         ])
         held = format_html(" ({} {})", _("advance held:"), format_money(advance)) if advance.minor else ""
         return format_html("{}{} · {}", format_money(balance), held, links)
