@@ -14,11 +14,6 @@ from . import auth
 from .access import customer_required, offer_choice, offered_choices, sign_in, sign_out
 
 
-@customer_required
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/home.html", {"customer": request.customer})
-
-
 def _client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
