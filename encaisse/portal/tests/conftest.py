@@ -38,3 +38,11 @@ def stranger(other_org: Any) -> Customer:
 def sandbox(org: Any) -> ProviderAccount:
     return ProviderAccount.objects.create(organisation=org, provider="sandbox", code="pressing-sandbox",
                                           name="Carte (sandbox)", settings={"settle_after_seconds": 0})
+
+
+@pytest.fixture
+def client() -> Any:
+    """A browser asking for English, as the assertions read; a request may still ask for French by header."""
+    from django.test import Client
+
+    return Client(HTTP_ACCEPT_LANGUAGE="en")
