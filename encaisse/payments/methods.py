@@ -46,7 +46,7 @@ from .models import (
 )
 from .providers import adapter_for
 from .providers.base import Capability, ChargeRequest, Outcome, ProviderResult, SavedMethodInfo
-from .services import items_to_settle
+from .services import due_on_lines
 
 log = logging.getLogger(__name__)
 
@@ -239,10 +239,7 @@ def _claim_charge(*, method: SavedMethod, amount: Money, line_ids: Sequence[int]
     ids = sorted({int(pk) for pk in line_ids})
     if not ids:
         raise PaymentRefused(reason="name the items this charge pays")
-    # Strict: refuses another customer's items and items already paid. What is left open on them is what
-    # online.due_on_lines() adds up; summed here from the same read rather than reading the ledger twice.
-    items = items_to_settle(customer, ids)
-    due = sum((part for _line, part in items), Money.zero(customer.organisation.currency))
+    due = due_on_lines(customer, ids, strict=True)  # refuses another customer's items and items already paid
     if amount.minor <= 0:
         raise PaymentRefused(reason="the amount must be positive")
     if amount > due:

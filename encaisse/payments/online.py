@@ -49,7 +49,7 @@ from .providers.base import (
     ProviderResult,
 )
 from .refunds import book_refund, resend_refund
-from .services import book_receipt, items_to_settle
+from .services import book_receipt, due_on_lines
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +67,6 @@ TRANSITIONS = {
     S.DECLINED: {S.SUCCEEDED},
     S.NOT_PROCESSED: {S.SUCCEEDED},
 }
-
-
-def due_on_lines(customer: Customer, line_ids: Sequence[int]) -> Money:
-    """What is still open on these receivable lines of the customer, recomputed from the ledger now."""
-    targets = items_to_settle(customer, line_ids, strict=False)
-    return sum((part for _line, part in targets), Money.zero(customer.organisation.currency))
 
 
 def start_checkout(

@@ -53,6 +53,16 @@ def items_to_settle(customer: Customer, line_ids: Sequence[int] | None, *,
     return chosen
 
 
+def due_on_lines(customer: Customer, line_ids: Sequence[int], *, strict: bool = False) -> Money:
+    """What is still open on these receivable lines of the customer, recomputed from the ledger now.
+
+    `strict=True` refuses (PaymentRefused) items that are not open items of the
+    customer, as items_to_settle does; by default they count for nothing.
+    """
+    targets = items_to_settle(customer, line_ids, strict=strict)
+    return sum((part for _line, part in targets), Money.zero(customer.organisation.currency))
+
+
 def plan_allocation(amount: Money, targets: list[tuple[EntryLine, Money]]) -> list[tuple[EntryLine, Money]]:
     plan, left = [], amount
     for line, open_amount in targets:
