@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from encaisse.core.errors import DomainError
+from encaisse.core.http import client_ip
 from encaisse.core.origin import origin
 from encaisse.payments.methods import revoke_method, set_default_method
 from encaisse.payments.models import SavedMethodStatus
@@ -106,7 +107,7 @@ def sign(request: HttpRequest) -> HttpResponse:
             with origin("portal"):
                 mandate = sign_mandate_online(
                     customer=customer, iban=request.POST.get("iban", ""), holder_name=form["holder_name"],
-                    consent=request.POST.get("consent") == "1", ip=request.META.get("REMOTE_ADDR"))
+                    consent=request.POST.get("consent") == "1", ip=client_ip(request))
         except DomainError as refusal:
             error = str(refusal)
         else:

@@ -8,14 +8,11 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from encaisse.core.errors import DomainError
+from encaisse.core.http import client_ip
 from encaisse.parties.models import Customer
 
 from . import auth
 from .access import customer_required, offer_choice, offered_choices, sign_in, sign_out
-
-
-def _client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _safe_next(request: HttpRequest) -> str:
@@ -48,11 +45,11 @@ def sign_in_page(request: HttpRequest) -> HttpResponse:
                 context["error"] = gettext("Enter your email address.")
                 status = 400
             elif request.POST.get("action") == "password":
-                customers = auth.sign_in_with_password(email, request.POST.get("password", ""), _client_ip(request))
+                customers = auth.sign_in_with_password(email, request.POST.get("password", ""), client_ip(request))
                 return _enter(request, customers, context["next"])
             else:
                 # The link starts with ENCAISSE_BASE_URL, never with the request's Host header.
-                auth.request_sign_in_link(email, _client_ip(request))
+                auth.request_sign_in_link(email, client_ip(request))
                 context["sent"] = True
         except auth.TooManyAttempts as refused:
             context["error"], status = str(refused), 429
