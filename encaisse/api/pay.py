@@ -25,7 +25,7 @@ from encaisse.payments import online
 from encaisse.payments.errors import PaymentRefused
 from encaisse.payments.methods import consent_text
 from encaisse.payments.models import AttemptStatus, PaymentAttempt, ProviderAccount
-from encaisse.payments.paylinks import BadPayLink, ExpiredPayLink, read_pay_link
+from encaisse.payments.paylinks import BadPayLink, ExpiredPayLink, public_url, read_pay_link
 from encaisse.payments.providers import adapter_for
 from encaisse.payments.providers.base import Capability, ForgedWebhook
 from encaisse.payments.selectors import payable_accounts
@@ -95,8 +95,8 @@ def pay_page(request: HttpRequest, token: str) -> HttpResponse:
             try:
                 _attempt, session = online.start_checkout(
                     customer=customer, amount=due, line_ids=link.line_ids, provider_account=account,
-                    return_url=request.build_absolute_uri("/pay/return/") + "{attempt_id}/",
-                    notify_url=request.build_absolute_uri(f"/hooks/{account.code}/"),
+                    return_url=public_url("/pay/return/", request) + "{attempt_id}/",
+                    notify_url=public_url(f"/hooks/{account.code}/", request),
                     reference=numbers, description=f"{organisation.name} {numbers}".strip(), consent=consent)
             except PaymentRefused as refused:
                 error = str(refused)

@@ -9,12 +9,10 @@ a DomainError into a message for the user; they hold no business rule.
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -39,7 +37,7 @@ from encaisse.invoicing.services.crediting import credited_quantities
 from encaisse.invoicing.services.sending import send_invoice
 from encaisse.ledger.selectors import CustomerBalance, account_statement, balances_overview, customer_balance
 from encaisse.parties.models import Customer
-from encaisse.payments.paylinks import pay_link
+from encaisse.payments.paylinks import pay_url
 
 from .site import organisations_of, scoped
 
@@ -52,28 +50,13 @@ def invoice_page(invoice_id: int) -> str:
     return reverse("admin:invoicing_invoice_change", args=[invoice_id])
 
 
-def public_url(request: HttpRequest, path: str) -> str:
-    """A full address for `path` that people outside open (payers, providers' webhooks).
-
-    ENCAISSE_BASE_URL when the installation sets it (behind a proxy the
-    request may not know its public name); otherwise the address this page
-    was reached at.
-    """
-    if os.environ.get("ENCAISSE_BASE_URL"):
-        return settings.ENCAISSE_BASE_URL.rstrip("/") + path
-    return request.build_absolute_uri(path)
-
-
 def invoice_pay_url(request: HttpRequest, invoice: Invoice) -> str | None:
     """The signed pay link of a posted invoice with something due (as `encaisse pay-link` prints it), else None."""
     if not (invoice.status == Invoice.Status.POSTED and invoice.kind == Invoice.Kind.INVOICE
             and invoice.receivable_line_id):
         return None
-    due = amount_due(invoice)
-    if due.minor <= 0:
-        return None
-    return public_url(request, pay_link(organisation_id=invoice.organisation_id,
-                                        line_ids=[invoice.receivable_line_id], amount=due))
+    return pay_url(organisation_id=invoice.organisation_id, line_id=invoice.receivable_line_id,
+                   due=amount_due(invoice), request=request)
 
 
 # --- customer statement -------------------------------------------------------------------------------------

@@ -9,11 +9,14 @@ link, and the lines must still belong to one customer of that organisation.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core import signing
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from encaisse.core.errors import DomainError
@@ -46,6 +49,27 @@ def pay_link(*, organisation_id: int, line_ids: Sequence[int], amount: Money, ex
                "c": amount.currency, "x": int(time.time()) + expires_in_days * 86400}
     token = signing.TimestampSigner(salt=SALT).sign_object(payload, compress=True)
     return f"/pay/{token}/"
+
+
+def public_url(path: str, request: HttpRequest | None = None) -> str:
+    """The full address of `path` for people outside: payers opening an email, providers' webhooks.
+
+    The one rule for every such address: ENCAISSE_BASE_URL when the
+    installation sets it (behind a proxy the request may not know its public
+    name); otherwise the address the request reached; without a request (a
+    command), the setting's default.
+    """
+    if request is None or os.environ.get("ENCAISSE_BASE_URL"):
+        return settings.ENCAISSE_BASE_URL.rstrip("/") + path
+    return request.build_absolute_uri(path)
+
+
+def pay_url(*, organisation_id: int, line_id: int | None, due: Money,
+            request: HttpRequest | None = None) -> str | None:
+    """The full pay link of one receivable line with `due` left on it (public_url's rule); None when nothing is due."""
+    if line_id is None or due.minor <= 0:
+        return None
+    return public_url(pay_link(organisation_id=organisation_id, line_ids=[line_id], amount=due), request)
 
 
 def read_pay_link(token: str) -> PayLink:

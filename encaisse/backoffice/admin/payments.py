@@ -32,6 +32,7 @@ from encaisse.payments.models import (
     ProviderAccount,
     SavedMethod,
 )
+from encaisse.payments.paylinks import public_url
 from encaisse.payments.selectors import (
     PROVIDER_OPTIONS,
     events_of,
@@ -43,7 +44,6 @@ from encaisse.payments.selectors import (
 
 from ..site import OrganisationScopedAdmin, ReadOnlyAdmin, organisations_of
 from ..templatetags.backoffice_tags import format_money
-from ..views import public_url
 from .ledger import entry_link
 
 
@@ -147,7 +147,7 @@ class ProviderAccountAdmin(OrganisationScopedAdmin):
 
     def _page_context(self, request: HttpRequest, account: ProviderAccount | None) -> dict[str, Any]:
         return {
-            "webhook_url": public_url(request, f"/hooks/{account.code}/") if account else None,
+            "webhook_url": public_url(f"/hooks/{account.code}/", request) if account else None,
             "secrets": secret_states(account) if account else [],
             "configured": is_configured(account) if account else None,
             "provider_options": [(label, PROVIDER_OPTIONS[code]) for code, label in ProviderAccount._meta

@@ -29,22 +29,12 @@ from encaisse.invoicing.selectors import (
     quote_totals,
 )
 from encaisse.invoicing.services import add_quote_line, create_quote, edit_quote, remove_quote_line
-from encaisse.payments.paylinks import pay_link
+from encaisse.payments.paylinks import pay_url
 
 from ..site import ReadOnlyAdmin, adopt
 from ..templatetags.backoffice_tags import format_money
-from ..views import public_url
 from .documents import DocumentLineForm, DraftDocumentAdmin, DraftLinesInline
 from .ledger import entry_link
-
-
-def deposit_pay_url(request: HttpRequest, deposit: DepositRequest) -> str | None:
-    """The signed pay link of an issued deposit request with something due, as a full address; else None."""
-    due = deposit_amount_due(deposit)
-    if due.minor <= 0:
-        return None
-    return public_url(request, pay_link(organisation_id=deposit.organisation_id,
-                                        line_ids=[deposit.receivable_line_id], amount=due))
 
 
 class QuoteForm(forms.ModelForm):
@@ -147,9 +137,11 @@ class QuoteAdmin(DraftDocumentAdmin):
         rows = []
         for deposit in quote.deposit_requests.select_related("entry").order_by("position", "pk"):
             code = deposit_display_status(deposit)
+            due = deposit_amount_due(deposit)
             rows.append({
-                "deposit": deposit, "status": DEPOSIT_STATUSES[code], "paid": deposit_paid(deposit),
-                "due": deposit_amount_due(deposit), "pay_url": deposit_pay_url(request, deposit),
+                "deposit": deposit, "status": DEPOSIT_STATUSES[code], "paid": deposit_paid(deposit), "due": due,
+                "pay_url": pay_url(organisation_id=deposit.organisation_id, line_id=deposit.receivable_line_id,
+                                   due=due, request=request),
                 "entry_link": entry_link(deposit.entry) if deposit.entry_id else "",
                 "issue_url": reverse("staff:deposit_issue", args=[deposit.pk])
                 if deposit.status == DepositRequest.Status.DRAFT and quote.status in (status.SENT, status.ACCEPTED)

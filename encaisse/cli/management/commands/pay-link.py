@@ -3,13 +3,11 @@
 import json
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from encaisse.invoicing.models import DepositRequest, Invoice
 from encaisse.invoicing.selectors import amount_due, deposit_amount_due
-from encaisse.ledger.models import Account
-from encaisse.payments.paylinks import pay_link
+from encaisse.payments.paylinks import pay_link, public_url
 
 
 class Command(BaseCommand):
@@ -32,10 +30,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         number = options["number"]
         invoice = self._one(Invoice.objects.filter(number=number, status=Invoice.Status.POSTED,
-                                                   kind=Invoice.Kind.INVOICE).select_related("entry"), options["org"])
+                                                   kind=Invoice.Kind.INVOICE), options["org"])
         if invoice is not None:
-            kind, record, due = "invoice", invoice, amount_due(invoice)
-            line_id = invoice.entry.lines.get(account__kind=Account.Kind.RECEIVABLE).pk
+            kind, record, due, line_id = "invoice", invoice, amount_due(invoice), invoice.receivable_line_id
         else:
             deposit = self._one(DepositRequest.objects.filter(number=number, status=DepositRequest.Status.ISSUED),
                                 options["org"])
@@ -47,7 +44,7 @@ class Command(BaseCommand):
             raise CommandError(f"{record.number} has nothing left to pay")
         path = pay_link(organisation_id=record.organisation_id, line_ids=[line_id], amount=due,
                         expires_in_days=options["days"])
-        url = settings.ENCAISSE_BASE_URL.rstrip("/") + path  # the payer opens it from an email: a full address
+        url = public_url(path)  # the payer opens it from an email: a full address
         if options["json"]:
             self.stdout.write(json.dumps({"invoice": record.number, "kind": kind, "amount_due": due.as_json(),
                                           "currency": due.currency, "path": path, "url": url,
