@@ -18,7 +18,6 @@ online.apply_provider_result(), which books the money once.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -45,10 +44,8 @@ from .models import (
     SavedMethodStatus,
 )
 from .providers import adapter_for
-from .providers.base import Capability, ChargeRequest, Outcome, ProviderResult, SavedMethodInfo
+from .providers.base import Capability, ChargeRequest, SavedMethodInfo
 from .services import due_on_lines
-
-log = logging.getLogger(__name__)
 
 S = AttemptStatus
 # A charge in one of these states may have reached the provider without an answer recorded: asking again
@@ -197,17 +194,11 @@ def charge_saved_method(*, method: SavedMethod, amount: Money, line_ids: Sequenc
     attempt = _claim_charge(method=method, amount=amount, line_ids=line_ids, key=key, by=by)
     if attempt.status not in RESENDABLE:
         return attempt
-    PaymentAttempt.objects.filter(pk=attempt.pk, status=S.QUEUED).update(status=S.SENDING)
     request = ChargeRequest(
         attempt_id=str(attempt.pk), idempotency_key=attempt.idempotency_key, amount=attempt.amount,
         method_token=method.token, customer_token=method.customer_token or None,
         statement_label=method.organisation.name[:22])
-    try:
-        result = adapter_for(attempt.provider_account).charge(request)  # outside any transaction
-    except Exception:
-        log.exception("charge %s: the adapter failed", attempt.pk)
-        result = ProviderResult(outcome=Outcome.UNKNOWN, message="adapter error")
-    return online.apply_provider_result(attempt_id=attempt.pk, result=result, by=by)
+    return online.send_and_apply(attempt, lambda: adapter_for(attempt.provider_account).charge(request), by=by)
 
 
 @transaction.atomic

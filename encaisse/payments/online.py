@@ -21,7 +21,7 @@ allocate or refund.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -100,16 +100,15 @@ def start_checkout(
         cancel_url=(cancel_url or return_url).replace("{attempt_id}", str(attempt.pk)),
         notify_url=notify_url or f"/hooks/{provider_account.code}/", locale=locale,
         save_method=bool(attempt.request.get("consent")))
-    PaymentAttempt.objects.filter(pk=attempt.pk, status=S.QUEUED).update(status=S.SENDING)
+    _mark_sending(attempt)
     try:
         session = adapter.start_checkout(request)  # outside any transaction: see the module docstring
     except CheckoutNotStarted as refused:  # the provider's own answer: declined, not processed or unknown
         apply_provider_result(attempt_id=attempt.pk, result=refused.result)
         raise
     except Exception:
-        log.exception("checkout %s: the adapter failed", attempt.pk)
-        apply_provider_result(attempt_id=attempt.pk, result=ProviderResult(outcome=Outcome.UNKNOWN,
-                                                                           message="adapter error"))
+        log.exception("%s %s: the adapter failed", attempt.kind, attempt.pk)
+        apply_provider_result(attempt_id=attempt.pk, result=ADAPTER_ERROR)
         raise
     with transaction.atomic():
         locked = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
@@ -123,6 +122,30 @@ def start_checkout(
             fields.append("status")
         locked.save(update_fields=fields)
     return locked, session
+
+
+# What an adapter that raised leaves on the attempt: UNKNOWN, for resolve_unknown_attempts to ask about later.
+ADAPTER_ERROR = ProviderResult(outcome=Outcome.UNKNOWN, message="adapter error")
+
+
+def _mark_sending(attempt: PaymentAttempt) -> None:
+    PaymentAttempt.objects.filter(pk=attempt.pk, status=S.QUEUED).update(status=S.SENDING)
+
+
+def send_and_apply(attempt: PaymentAttempt, call: Callable[[], ProviderResult], *, by: Any = None
+                   ) -> PaymentAttempt:
+    """Steps 2 and 3 for a claimed charge or refund: call the provider outside any transaction, apply its answer.
+
+    The attempt is marked SENDING first, so a crash during the call leaves a
+    trace the sweep asks about; an adapter that raises leaves it UNKNOWN.
+    """
+    _mark_sending(attempt)
+    try:
+        result = call()
+    except Exception:
+        log.exception("%s %s: the adapter failed", attempt.kind, attempt.pk)
+        result = ADAPTER_ERROR
+    return apply_provider_result(attempt_id=attempt.pk, result=result, by=by)
 
 
 @transaction.atomic
@@ -318,4 +341,4 @@ def resolve_unknown_attempts(*, older_than_minutes: int = 5) -> dict[str, int]:
 
 
 __all__ = ["ForgedWebhook", "apply_provider_result", "due_on_lines", "receive_webhook", "record_inbound_event",
-           "refresh_attempt", "resolve_unknown_attempts", "start_checkout"]
+           "refresh_attempt", "resolve_unknown_attempts", "send_and_apply", "start_checkout"]

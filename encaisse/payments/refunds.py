@@ -36,7 +36,7 @@ from encaisse.parties.models import Customer
 from .errors import RefundRefused
 from .models import AdvanceRefund, AttemptKind, AttemptStatus, OfflineMethod, PaymentAttempt
 from .providers import adapter_for
-from .providers.base import Capability, Outcome, ProviderResult, RefundRequest
+from .providers.base import Capability, ProviderResult, RefundRequest
 from .services import MONEY_ACCOUNT, advance_balance
 
 log = logging.getLogger(__name__)
@@ -211,16 +211,10 @@ def _send(refund: PaymentAttempt, *, by: Any) -> PaymentAttempt:
     """Call the provider outside any transaction, then apply its answer (which books a success once)."""
     from . import online  # online imports this module (book_refund): imported here, when both are loaded
 
-    PaymentAttempt.objects.filter(pk=refund.pk, status=S.QUEUED).update(status=S.SENDING)
     request = RefundRequest(attempt_id=str(refund.pk), idempotency_key=refund.idempotency_key, amount=refund.amount,
                             payment_reference=refund.request["payment_reference"],
                             reason=refund.request.get("reason", ""))
-    try:
-        result = adapter_for(refund.provider_account).refund(request)
-    except Exception:
-        log.exception("refund %s: the adapter failed", refund.pk)
-        result = ProviderResult(outcome=Outcome.UNKNOWN, message="adapter error")
-    return online.apply_provider_result(attempt_id=refund.pk, result=result, by=by)
+    return online.send_and_apply(refund, lambda: adapter_for(refund.provider_account).refund(request), by=by)
 
 
 # A provider keeps an idempotency key's first answer for a day at least (Stripe: 24 hours); sending the same refund
