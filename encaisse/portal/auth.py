@@ -20,7 +20,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -77,17 +77,17 @@ def customers_for_email(email: str) -> list[Customer]:
             if wanted in (e.lower() for e in c.emails)]
 
 
-def _check_rate(kind_filter: Q, email: str, ip: str | None, now: datetime) -> None:
-    """Refuse when the address or the IP already made its share of counted attempts in the window."""
-    recent = SignInAttempt.objects.filter(kind_filter, at__gt=now - WINDOW)
-    if recent.filter(email=email).count() >= MAX_PER_ADDRESS or (
-        ip and recent.filter(ip=ip).count() >= MAX_PER_IP
-    ):
-        raise TooManyAttempts(minutes=int(WINDOW.total_seconds() // 60))
-
-
 # Counted: every link request and every failed password (a success is not held against anyone).
 _COUNTED = Q(kind=SignInAttempt.Kind.LINK) | Q(kind=SignInAttempt.Kind.PASSWORD, succeeded=False)
+
+
+def _check_rate(email: str, ip: str | None, now: datetime) -> None:
+    """Refuse when the address or the IP already made its share of counted attempts in the window (one query)."""
+    by_address, by_ip = Q(email=email), Q(ip=ip)
+    counts = SignInAttempt.objects.filter(_COUNTED, by_address | by_ip, at__gt=now - WINDOW).aggregate(
+        address=Count("pk", filter=by_address), ip=Count("pk", filter=by_ip))
+    if counts["address"] >= MAX_PER_ADDRESS or (ip and counts["ip"] >= MAX_PER_IP):
+        raise TooManyAttempts(minutes=int(WINDOW.total_seconds() // 60))
 
 
 def _new_link(customers: list[Customer], *, email: str, ip: str | None, now: datetime,
@@ -113,7 +113,7 @@ def request_sign_in_link(email: str, ip: str | None, base_url: str | None = None
     """
     now = now or timezone.now()
     address = _normalise(email)
-    _check_rate(_COUNTED, address, ip, now)
+    _check_rate(address, ip, now)
     SignInAttempt.objects.create(kind=SignInAttempt.Kind.LINK, email=address, ip=ip, at=now)
     customers = customers_for_email(address)
     if not customers:
@@ -129,20 +129,20 @@ def request_sign_in_link(email: str, ip: str | None, base_url: str | None = None
 def use_sign_in_link(token: str, now: datetime | None = None) -> list[Customer]:
     """The customers a link opens, marking it used; InvalidSignInLink if unknown, expired or used before."""
     now = now or timezone.now()
-    link = SignInLink.objects.filter(token_hash=_hash(token)).first()
-    if link is None:
-        raise InvalidSignInLink()
     # One UPDATE decides: of two simultaneous uses, only one finds used_at empty.
-    claimed = SignInLink.objects.filter(pk=link.pk, used_at__isnull=True, expires_at__gt=now).update(used_at=now)
-    if not claimed:
+    if not _usable(token, now).update(used_at=now):
         raise InvalidSignInLink()
+    link = SignInLink.objects.get(token_hash=_hash(token))
     return list(link.customers.select_related("organisation").order_by("organisation__name", "name", "pk"))
 
 
 def link_is_usable(token: str, now: datetime | None = None) -> bool:
     """Whether the link would open something now, without using it (the page before the button)."""
-    now = now or timezone.now()
-    return SignInLink.objects.filter(token_hash=_hash(token), used_at__isnull=True, expires_at__gt=now).exists()
+    return _usable(token, now or timezone.now()).exists()
+
+
+def _usable(token: str, now: datetime) -> QuerySet[SignInLink]:
+    return SignInLink.objects.filter(token_hash=_hash(token), used_at__isnull=True, expires_at__gt=now)
 
 
 def create_sign_in_link(customer: Customer, by: Any, base_url: str | None = None,
@@ -182,7 +182,7 @@ def sign_in_with_password(email: str, password: str, ip: str | None,
     """The customers of this address whose password this is; WrongPassword (counted) or TooManyAttempts."""
     now = now or timezone.now()
     address = _normalise(email)
-    _check_rate(_COUNTED, address, ip, now)
+    _check_rate(address, ip, now)
     customers = customers_for_email(address) if password else []
     hashes = dict(PortalPassword.objects.filter(customer__in=customers).values_list("customer_id", "password"))
     opened = [c for c in customers if c.pk in hashes and check_password(password, hashes[c.pk])]
