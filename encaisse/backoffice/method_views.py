@@ -17,16 +17,15 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from encaisse.core.errors import DomainError
-from encaisse.parties.models import Customer
 from encaisse.payments.methods import revoke_method, set_default_method
 from encaisse.payments.models import SavedMethodStatus
 
-from .site import scoped
+from .views import scoped_customer
 
 
 @require_http_methods(["GET", "POST"])
 def customer_methods(request: HttpRequest, pk: int) -> HttpResponse:
-    customer = get_object_or_404(scoped(Customer.objects.select_related("organisation"), request.user), pk=pk)
+    customer = scoped_customer(request, pk)
     methods = customer.saved_methods.select_related("provider_account", "source_attempt")
     here = reverse("staff:customer_methods", args=[customer.pk])
     error, reason = "", ""

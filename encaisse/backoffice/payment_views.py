@@ -13,7 +13,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -23,11 +23,10 @@ from django.views.decorators.http import require_http_methods
 from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
 from encaisse.ledger.selectors import open_debit_lines
-from encaisse.parties.models import Customer
 from encaisse.payments.models import OfflineMethod
 from encaisse.payments.services import advance_balance, record_offline_payment
 
-from .site import scoped
+from .views import scoped_customer
 
 
 class PaymentForm(forms.Form):
@@ -45,7 +44,7 @@ class PaymentForm(forms.Form):
 
 @require_http_methods(["GET", "POST"])
 def record_payment(request: HttpRequest, pk: int) -> HttpResponse:
-    customer = get_object_or_404(scoped(Customer.objects.select_related("organisation"), request.user), pk=pk)
+    customer = scoped_customer(request, pk)
     items = open_debit_lines(customer)
     choices = [(str(line.pk), f"{line.entry.date:%d/%m/%Y} — {line.label or line.entry.label} — {due}")
                for line, due in items]

@@ -10,21 +10,20 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from encaisse.core.errors import DomainError
-from encaisse.parties.models import Customer
 from encaisse.portal.auth import LINK_MINUTES, create_sign_in_link, email_sign_in_link
 
-from .site import scoped
+from .views import scoped_customer
 
 
 @require_http_methods(["GET", "POST"])
 def customer_portal_link(request: HttpRequest, pk: int) -> HttpResponse:
-    customer = get_object_or_404(scoped(Customer.objects.select_related("organisation"), request.user), pk=pk)
+    customer = scoped_customer(request, pk)
     url, sent_to, error = "", "", ""
     if request.method == "POST":
         try:

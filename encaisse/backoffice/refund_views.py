@@ -25,13 +25,13 @@ from django.views.decorators.http import require_http_methods
 
 from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
-from encaisse.parties.models import Customer
 from encaisse.payments.models import AttemptKind, AttemptStatus, OfflineMethod, PaymentAttempt
 from encaisse.payments.providers import MissingSecret
 from encaisse.payments.refunds import ADVANCE_REFUND_METHODS, refund_advance, refund_attempt, refund_split, refundable
 from encaisse.payments.services import advance_balance
 
 from .site import scoped
+from .views import scoped_customer
 
 
 class RefundForm(forms.Form):
@@ -118,7 +118,7 @@ def attempt_refund(request: HttpRequest, attempt_id: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def advance_refund(request: HttpRequest, pk: int) -> HttpResponse:
-    customer = get_object_or_404(scoped(Customer.objects.select_related("organisation"), request.user), pk=pk)
+    customer = scoped_customer(request, pk)
     held = advance_balance(customer)
     form = AdvanceRefundForm(request.POST or None, initial={
         "amount": held.to_decimal() if held.minor > 0 else None, "method": OfflineMethod.TRANSFER,

@@ -50,6 +50,11 @@ def invoice_page(invoice_id: int) -> str:
     return reverse("admin:invoicing_invoice_change", args=[invoice_id])
 
 
+def scoped_customer(request: HttpRequest, pk: int) -> Customer:
+    """A customer of the staff member's organisations, with its organisation; anyone else's answers 404."""
+    return get_object_or_404(scoped(Customer.objects.select_related("organisation"), request.user), pk=pk)
+
+
 def invoice_pay_url(request: HttpRequest, invoice: Invoice) -> str | None:
     """The signed pay link of a posted invoice with something due (as `encaisse pay-link` prints it), else None."""
     if not (invoice.status == Invoice.Status.POSTED and invoice.kind == Invoice.Kind.INVOICE
@@ -65,7 +70,7 @@ def invoice_pay_url(request: HttpRequest, invoice: Invoice) -> str | None:
 @require_GET
 def customer_statement(request: HttpRequest, pk: int) -> HttpResponse:
     """Every line of the customer's account, oldest first, with the running balance after each."""
-    customer = get_object_or_404(scoped(Customer.objects.select_related("organisation"), request.user), pk=pk)
+    customer = scoped_customer(request, pk)
     rows = account_statement(customer)
     return render(request, "backoffice/customer_statement.html", _context(
         request, _("Account statement of %(customer)s") % {"customer": customer},
