@@ -3,7 +3,9 @@
 from datetime import date
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from encaisse.core.audit import AuditEvent
 from encaisse.core.money import Money
@@ -60,6 +62,26 @@ def test_the_dashboard_lists_what_is_to_pay_marked_overdue_in_words_and_what_was
     assert "Pressing du Centre" in page
     assert "/portal/methods/" in page
     assert "/i18n/setlang/" in page
+
+
+def dashboard_queries(client) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/portal/").status_code == 200
+    return len(queries.captured_queries)
+
+
+@pytest.mark.django_db
+def test_the_dashboard_reads_invoices_to_pay_in_as_many_queries_for_twenty_as_for_one(
+        client, org, customer, clerk, invoice):
+    sign_in_as(client, customer)
+    for_one = dashboard_queries(client)
+    for _ in range(19):
+        posted_invoice(org, customer, clerk, price="10.00")
+
+    for_twenty = dashboard_queries(client)
+
+    assert for_twenty == for_one
+    assert client.get("/portal/").content.decode().count('name="only" value="invoice:') == 20
 
 
 @pytest.mark.django_db
