@@ -20,19 +20,9 @@ from encaisse.ledger.selectors import open_amount
 from encaisse.parties.models import Customer
 
 from .models import AttemptKind, InboundEvent, Payment, PaymentAttempt, ProviderAccount
-from .providers import adapter_for
+from .providers import PROVIDER_SECRETS, adapter_for
 
 # --- provider accounts ------------------------------------------------------------------------------------------
-
-# The secrets each adapter builder reads from the environment (see providers.BUILDERS), and whether it
-# refuses to work without them. A test keeps this in step with the builders.
-PROVIDER_SECRETS: dict[str, tuple[tuple[str, bool], ...]] = {
-    "sandbox": (("SECRET", False),),
-    "stripe": (("SECRET_KEY", True), ("WEBHOOK_SECRET", True)),
-    "paypal": (("CLIENT_ID", True), ("CLIENT_SECRET", True)),
-    "payfip": (),
-    "ogone": (("SHA_IN", True), ("SHA_OUT", True), ("API_PASSWORD", True)),
-}
 
 _COMMON_OPTIONS = (
     ("api_base", _("the provider's API address, for a test platform (empty: the provider's own)")),

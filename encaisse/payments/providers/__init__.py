@@ -7,7 +7,7 @@ read from the environment (ENCAISSE_PROVIDER_<CODE>_<NAME>, see ProviderAccount)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.utils.crypto import salted_hmac
@@ -22,6 +22,8 @@ from .stripe import StripeProvider
 if TYPE_CHECKING:
     from encaisse.payments.models import ProviderAccount
 
+type Secrets = Mapping[str, str]
+
 PROVIDERS: dict[str, type] = {
     SandboxProvider.code: SandboxProvider,
     StripeProvider.code: StripeProvider,
@@ -35,11 +37,25 @@ class MissingSecret(LookupError):
     """A provider account lacks a secret: its environment variable is named so an operator can set it."""
 
 
-def _required(account: ProviderAccount, name: str) -> str:
-    value = account.secret(name)
-    if not value:
-        raise MissingSecret(f"set {account.secret_variable(name)} for the provider account {account.code!r}")
-    return value
+# The secrets each provider's adapter reads from the environment, and whether it refuses to work without
+# them. adapter_for() reads exactly these and hands them to the builder; the back office lists them.
+PROVIDER_SECRETS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "sandbox": (("SECRET", False),),
+    "stripe": (("SECRET_KEY", True), ("WEBHOOK_SECRET", True)),
+    "paypal": (("CLIENT_ID", True), ("CLIENT_SECRET", True)),
+    "payfip": (),
+    "ogone": (("SHA_IN", True), ("SHA_OUT", True), ("API_PASSWORD", True)),
+}
+
+
+def _secrets(account: ProviderAccount) -> dict[str, str]:
+    """The account's declared secrets, read from the environment; MissingSecret names a required one unset."""
+    secrets = {}
+    for name, required in PROVIDER_SECRETS.get(account.provider, ()):
+        secrets[name] = account.secret(name) or ""
+        if required and not secrets[name]:
+            raise MissingSecret(f"set {account.secret_variable(name)} for the provider account {account.code!r}")
+    return secrets
 
 
 def _common(account: ProviderAccount) -> dict[str, Any]:
@@ -51,46 +67,40 @@ def _common(account: ProviderAccount) -> dict[str, Any]:
     return common
 
 
-def sandbox_secret(account: ProviderAccount) -> str:
-    """The sandbox signs with ENCAISSE_PROVIDER_<CODE>_SECRET, or one derived from SECRET_KEY if unset.
-
-    The derived secret lets a demo run with no configuration; it is still never stored.
-    """
-    return account.secret("SECRET") or salted_hmac("encaisse.sandbox", account.code, algorithm="sha256").hexdigest()
-
-
-def _sandbox(account: ProviderAccount) -> Any:
+def _sandbox(account: ProviderAccount, secrets: Secrets) -> Any:
+    # Without ENCAISSE_PROVIDER_<CODE>_SECRET the sandbox signs with a secret derived from SECRET_KEY: a demo
+    # runs with no configuration, and the secret is still never stored.
     options = account.settings or {}
-    return SandboxProvider(secret=sandbox_secret(account), account_code=account.code,
+    secret = secrets["SECRET"] or salted_hmac("encaisse.sandbox", account.code, algorithm="sha256").hexdigest()
+    return SandboxProvider(secret=secret, account_code=account.code,
                            settle_after_seconds=int(options.get("settle_after_seconds", 30)),
                            fee_minor=int(options.get("fee_minor", 0)))
 
 
-def _stripe(account: ProviderAccount) -> Any:
-    return StripeProvider(secret_key=_required(account, "SECRET_KEY"),
-                          webhook_secret=_required(account, "WEBHOOK_SECRET"), **_common(account))
+def _stripe(account: ProviderAccount, secrets: Secrets) -> Any:
+    return StripeProvider(secret_key=secrets["SECRET_KEY"], webhook_secret=secrets["WEBHOOK_SECRET"],
+                          **_common(account))
 
 
-def _paypal(account: ProviderAccount) -> Any:
-    return PayPalProvider(client_id=_required(account, "CLIENT_ID"), client_secret=_required(account, "CLIENT_SECRET"),
+def _paypal(account: ProviderAccount, secrets: Secrets) -> Any:
+    return PayPalProvider(client_id=secrets["CLIENT_ID"], client_secret=secrets["CLIENT_SECRET"],
                           webhook_id=(account.settings or {}).get("webhook_id", ""), **_common(account))
 
 
-def _payfip(account: ProviderAccount) -> Any:
+def _payfip(account: ProviderAccount, secrets: Secrets) -> Any:
     options = account.settings or {}
     return PayFiPProvider(client_number=str(options.get("client_number", "")),
                           environment=options.get("environment", "production"), **_common(account))
 
 
-def _ogone(account: ProviderAccount) -> Any:
+def _ogone(account: ProviderAccount, secrets: Secrets) -> Any:
     options = account.settings or {}
-    return OgoneProvider(pspid=str(options.get("pspid", "")), sha_in=_required(account, "SHA_IN"),
-                         sha_out=_required(account, "SHA_OUT"), api_user=str(options.get("api_user", "")),
-                         api_password=_required(account, "API_PASSWORD"),
+    return OgoneProvider(pspid=str(options.get("pspid", "")), sha_in=secrets["SHA_IN"], sha_out=secrets["SHA_OUT"],
+                         api_user=str(options.get("api_user", "")), api_password=secrets["API_PASSWORD"],
                          hash_algorithm=options.get("hash_algorithm", "SHA-512"), **_common(account))
 
 
-BUILDERS: dict[str, Callable[[ProviderAccount], Any]] = {
+BUILDERS: dict[str, Callable[[ProviderAccount, Secrets], Any]] = {
     "sandbox": _sandbox,
     "stripe": _stripe,
     "paypal": _paypal,
@@ -105,4 +115,4 @@ def adapter_for(account: ProviderAccount) -> PaymentProvider:
         build = BUILDERS[account.provider]
     except KeyError:
         raise LookupError(f"no adapter for provider {account.provider!r}") from None
-    return build(account)
+    return build(account, _secrets(account))
