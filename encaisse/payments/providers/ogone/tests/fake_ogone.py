@@ -13,19 +13,17 @@ connection, decline with an NCERROR.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlparse
 
 from encaisse.payments.providers.ogone import sign
 from encaisse.payments.providers.ogone.adapter import SHA_OUT_KEYS
-from encaisse.testing.fake_http import LocalServer
+from encaisse.testing.fake_http import FakeHandler, LocalServer
 
 ALREADY_PROCESSED = "50001113"
 UNKNOWN_ORDER = "50001130"
@@ -75,12 +73,7 @@ class FakeOgone:
         return self._server.address("/ncol/test")
 
     def start(self) -> None:
-        fake = self
-
-        class Handler(_Handler):
-            ogone = fake
-
-        self._server.start(Handler)
+        self._server.start(_Handler, ogone=self)
 
     def stop(self) -> None:
         self._server.stop()
@@ -308,13 +301,8 @@ class FakeOgone:
         return answer
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(FakeHandler):
     ogone: FakeOgone
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
         page = urlparse(self.path).path.rsplit("/", 1)[-1]
@@ -322,24 +310,17 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(404, b"Not Found", "text/plain")
         failure = self.ogone._next_failure()
         if failure and failure.kind == "drop":
-            self.close_connection = True
-            self.connection.close()
-            return None
+            return self.drop()
         if failure and failure.kind == "5xx":
             return self._send(500, b"<html>Internal Server Error</html>", "text/html")
         answer = self.ogone.handle_direct(page, dict(parse_qsl(body, keep_blank_values=True)), failure)
         if failure and failure.kind == "stall":
             time.sleep(failure.seconds)
         element = ET.Element("ncresponse", answer)
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self._send(200, ET.tostring(element, encoding="utf-8", xml_declaration=True))
+        self._send(200, ET.tostring(element, encoding="utf-8", xml_declaration=True))
 
     def _send(self, status: int, body: bytes, content_type: str = "text/xml; charset=utf-8") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.reply(status, body, content_type)
 
 
 def _decimal(hundredths: str) -> str:

@@ -13,17 +13,15 @@ request: stall, 5xx, SOAP fault, dropped connection.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import re
 import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
-from encaisse.testing.fake_http import LocalServer
+from encaisse.testing.fake_http import FakeHandler, LocalServer
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 NS_SERVICE = (
@@ -68,12 +66,7 @@ class FakePayFiP:
         return self._server.address("/tpa")
 
     def start(self) -> None:
-        fake = self
-
-        class Handler(_Handler):
-            payfip = fake
-
-        self._server.start(Handler)
+        self._server.start(_Handler, payfip=self)
 
     def stop(self) -> None:
         self._server.stop()
@@ -166,22 +159,15 @@ class FakePayFiP:
         )
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(FakeHandler):
     payfip: FakePayFiP
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if urlparse(self.path).path != "/tpa/services/securite":
             return self._send(404, b"Not Found", "text/plain")
         failure = self.payfip._next_failure()
         if failure and failure.kind == "drop":
-            self.close_connection = True
-            self.connection.close()
-            return None
+            return self.drop()
         if failure and failure.kind == "5xx":
             return self._send(503, b"<html><body>Service indisponible</body></html>", "text/html")
         if failure and failure.kind == "fault":
@@ -189,9 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
         status, answer = self.payfip.handle_soap(body)
         if failure and failure.kind == "stall":
             time.sleep(failure.seconds)
-        # The client may have given up waiting: the request was handled all the same.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self._send(status, answer)
+        self._send(status, answer)  # FakeHandler.reply: a client that gave up waiting is no error
 
     def do_GET(self) -> None:
         url = urlparse(self.path)
@@ -201,11 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(200, b"<html><body>PayFiP (fake)</body></html>", "text/html")
 
     def _send(self, status: int, body: bytes, content_type: str = "text/xml; charset=utf-8") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.reply(status, body, content_type)
 
 
 def _envelope_with(body_child: ET.Element) -> bytes:
