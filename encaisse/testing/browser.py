@@ -44,27 +44,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless chromium for the whole test session (a launch costs about a second)."""
+    """One headless chromium per test module (a launch costs about a second).
+
+    Playwright's sync API keeps a running event loop on this thread for as long
+    as it lives, which Django takes for async code and then refuses the test's
+    own ORM calls (the server thread answering the browser is unaffected). So
+    Django's async-safety check is switched off only while it lives: for the
+    browser tests' module, not for the tests that run after it.
+    """
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
     if executable is None:
         pytest.fail("chromium not found: install Debian's chromium (apt-get install chromium), or point "
                     "ENCAISSE_CHROMIUM at one; ENCAISSE_E2E=0 skips the browser tests", pytrace=False)
-    # Playwright's sync API keeps an event loop on this thread, which Django takes for async code and then
-    # refuses the test's own ORM calls; the server thread answering the browser is unaffected.
-    unsafe = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         yield chromium
         chromium.close()
-    if unsafe is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = unsafe
 
 
 @pytest.fixture
