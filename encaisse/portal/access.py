@@ -11,13 +11,15 @@ IDLE_SECONDS is signed out.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from encaisse.parties.models import Customer
 
@@ -26,6 +28,8 @@ SESSION_SEEN = "portal.last_seen"
 SESSION_CHOICES = "portal.choices"  # the customers a link or password opened, when there are several
 SESSION_CHOICES_AT = "portal.choices_at"
 IDLE_SECONDS = 30 * 60
+
+log = logging.getLogger("encaisse.portal")
 
 
 def sign_in(request: HttpRequest, customer: Customer) -> None:
@@ -85,3 +89,10 @@ def customer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def not_yours(request: HttpRequest, what: str, pk: object) -> Http404:
+    """The 404 for an id the viewer may not see, logged with ids only (a customer trying ids shows up here)."""
+    log.warning("portal: customer %s asked for %s %s outside their records (%s)",
+                request.customer.pk, what, str(pk)[:32], request.path)
+    return Http404(_("Not found."))

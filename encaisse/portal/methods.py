@@ -7,11 +7,10 @@ answers 404 and is logged (ids only).
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -25,17 +24,14 @@ from encaisse.sepa.models import Mandate
 from encaisse.sepa.selectors import mandates_for, saved_methods_for
 from encaisse.sepa.services import mandate_language, mandate_text, revoke_mandate, sign_mandate_online
 
-from .access import customer_required
-
-log = logging.getLogger("encaisse.portal")
+from .access import customer_required, not_yours
 
 
-def _own(queryset: QuerySet[Any], request: HttpRequest, pk: int) -> Any:
+def _own(queryset: QuerySet[Any], request: HttpRequest, what: str, pk: int) -> Any:
     """The record `pk` among the viewer's own, or 404, logged: ids only, never names or account numbers."""
     found = queryset.filter(pk=pk).first()
     if found is None:
-        log.warning("portal: customer %s asked for %s, not theirs", request.customer.pk, request.path)
-        raise Http404
+        raise not_yours(request, what, pk)
     return found
 
 
@@ -65,7 +61,7 @@ def _refused(request: HttpRequest, error: DomainError) -> HttpResponseRedirect:
 @require_POST
 @customer_required
 def make_default(request: HttpRequest, pk: int) -> HttpResponse:
-    method = _own(saved_methods_for(viewer=request.customer), request, pk)
+    method = _own(saved_methods_for(viewer=request.customer), request, "saved method", pk)
     try:
         with origin("portal"):
             set_default_method(method, by=None)
@@ -77,7 +73,7 @@ def make_default(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @customer_required
 def remove(request: HttpRequest, pk: int) -> HttpResponse:
-    method = _own(saved_methods_for(viewer=request.customer), request, pk)
+    method = _own(saved_methods_for(viewer=request.customer), request, "saved method", pk)
     with origin("portal"):
         revoke_method(method, reason="removed by the customer in the portal", by=None)
     return _back()
@@ -86,7 +82,7 @@ def remove(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @customer_required
 def revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    mandate = _own(mandates_for(viewer=request.customer), request, pk)
+    mandate = _own(mandates_for(viewer=request.customer), request, "mandate", pk)
     try:
         with origin("portal"):
             revoke_mandate(mandate, reason="revoked by the customer in the portal", by=None)
@@ -120,7 +116,7 @@ def sign(request: HttpRequest) -> HttpResponse:
 
 @customer_required
 def signed(request: HttpRequest, pk: int) -> HttpResponse:
-    mandate = _own(mandates_for(viewer=request.customer), request, pk)
+    mandate = _own(mandates_for(viewer=request.customer), request, "mandate", pk)
     return render(request, "portal/mandate_signed.html", {"customer": request.customer, "mandate": mandate})
 
 

@@ -9,7 +9,6 @@ for people trying ids.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import date
 
@@ -17,7 +16,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -42,33 +41,24 @@ from encaisse.payments.paylinks import pay_link
 from encaisse.payments.selectors import attempt_for, items_paid_by, refunds_of, settled_on_line
 from encaisse.payments.services import advance_balance
 
-from .access import customer_required
+from .access import customer_required, not_yours
 from .profile import PROFILE_FIELDS, update_profile
 
-log = logging.getLogger("encaisse.portal")
-
 PAID_SHOWN = 50  # the dashboard lists this many paid invoices; older ones are on the account statement
-
-
-def _not_yours(request: HttpRequest, what: str, pk: object) -> Http404:
-    """The 404 for an id the viewer may not see, logged with ids only (a customer trying ids shows up here)."""
-    log.warning("portal: customer %s asked for %s %s outside their records (%s)",
-                request.customer.pk, what, str(pk)[:32], request.path)
-    return Http404(_("Not found."))
 
 
 def _invoice(request: HttpRequest, pk: object) -> Invoice:
     try:
         return invoice_for(viewer=request.customer, pk=int(pk))
     except (ObjectDoesNotExist, TypeError, ValueError):
-        raise _not_yours(request, "invoice", pk) from None
+        raise not_yours(request, "invoice", pk) from None
 
 
 def _deposit(request: HttpRequest, pk: object) -> DepositRequest:
     try:
         return deposit_request_for(viewer=request.customer, pk=int(pk))
     except (ObjectDoesNotExist, TypeError, ValueError):
-        raise _not_yours(request, "deposit request", pk) from None
+        raise not_yours(request, "deposit request", pk) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +135,7 @@ def payment_page(request: HttpRequest, pk: str) -> HttpResponse:
     try:
         attempt = attempt_for(viewer=request.customer, pk=pk)
     except ObjectDoesNotExist:
-        raise _not_yours(request, "payment", pk) from None
+        raise not_yours(request, "payment", pk) from None
     return render(request, "portal/payment.html", {
         "customer": request.customer, "attempt": attempt, "items": items_paid_by(attempt),
         "refunds": [refund for refund in refunds_of(attempt) if refund.status == "succeeded"],
@@ -173,7 +163,7 @@ def pay(request: HttpRequest) -> HttpResponse:
     if request.POST.get("only"):
         kind, _sep, pk = request.POST["only"].partition(":")
         if kind not in ("invoice", "deposit"):
-            raise _not_yours(request, "item", request.POST["only"])
+            raise not_yours(request, "item", request.POST["only"])
         chosen = {"invoice": [pk] if kind == "invoice" else [], "deposit": [pk] if kind == "deposit" else []}
     else:
         chosen = {"invoice": request.POST.getlist("invoice"), "deposit": request.POST.getlist("deposit")}
