@@ -1,13 +1,16 @@
 """Quotes in the back office: a draft with lines, sending, deposits asked and issued, pay links, the final invoice."""
 
+import re
 from datetime import date
 
 import pytest
 from django.urls import reverse
 
+from encaisse.core.money import Money
 from encaisse.invoicing.models import DepositRequest, Invoice, InvoiceType, Quote, VatRate
 from encaisse.invoicing.tests.quotes import deposits, sent_quote
 from encaisse.ledger.models import Entry
+from encaisse.payments.paylinks import read_pay_link
 
 
 def page_of(quote: Quote) -> str:
@@ -48,6 +51,8 @@ def test_a_quote_written_here_is_sent_deposits_asked_issued_and_its_pay_link_sho
     assert f"Deposit request {deposit.number} is issued." in page
     assert "http://testserver/pay/" in page  # the pay link, a full address
     assert "€180.00" in page
+    link = read_pay_link(re.search(r"http://testserver/pay/([^/\"]+)/", page).group(1))
+    assert (link.line_ids, link.amount) == ((deposit.receivable_line_id,), Money.of("180.00", "EUR"))
 
 
 @pytest.mark.django_db
