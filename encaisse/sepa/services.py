@@ -46,6 +46,7 @@ class MandateNotRevocable(DomainError):
 
 # The EPC rulebook fixes this wording (SDD Core and B2B rulebooks, mandate annex); it is kept here word for
 # word in both languages rather than in the translation catalogue, where it could drift from the legal text.
+# Both schemes share the authorisation sentence; only the refund right differs ("<scheme>_refund").
 _WORDING: dict[str, dict[str, str]] = {
     "en": {
         "title": "SEPA Direct Debit Mandate",
@@ -56,15 +57,12 @@ _WORDING: dict[str, dict[str, str]] = {
         "address": "Creditor address: {address}",
         "debtor": "Debtor: {holder} — account {iban}",
         "scheme": "Type of payment: recurrent",
-        "CORE": ("By signing this mandate form, you authorise (A) {name} to send instructions to your bank to "
-                 "debit your account and (B) your bank to debit your account in accordance with the "
-                 "instructions from {name}."),
+        "authorise": ("By signing this mandate form, you authorise (A) {name} to send instructions to your bank to "
+                       "debit your account and (B) your bank to debit your account in accordance with the "
+                       "instructions from {name}."),
         "CORE_refund": ("As part of your rights, you are entitled to a refund from your bank under the terms and "
                         "conditions of your agreement with your bank. A refund must be claimed within 8 weeks "
                         "starting from the date on which your account was debited."),
-        "B2B": ("By signing this mandate form, you authorise (A) {name} to send instructions to your bank to "
-                "debit your account and (B) your bank to debit your account in accordance with the "
-                "instructions from {name}."),
         "B2B_refund": ("This mandate is only intended for business-to-business transactions. You are not "
                        "entitled to a refund from your bank after your account has been debited, but you are "
                        "entitled to request your bank not to debit your account up until the day on which "
@@ -79,16 +77,13 @@ _WORDING: dict[str, dict[str, str]] = {
         "address": "Adresse du créancier : {address}",
         "debtor": "Débiteur : {holder} — compte {iban}",
         "scheme": "Type de paiement : récurrent",
-        "CORE": ("En signant ce formulaire de mandat, vous autorisez (A) {name} à envoyer des instructions à "
-                 "votre banque pour débiter votre compte, et (B) votre banque à débiter votre compte "
-                 "conformément aux instructions de {name}."),
+        "authorise": ("En signant ce formulaire de mandat, vous autorisez (A) {name} à envoyer des instructions à "
+                       "votre banque pour débiter votre compte, et (B) votre banque à débiter votre compte "
+                       "conformément aux instructions de {name}."),
         "CORE_refund": ("Vous bénéficiez du droit d'être remboursé par votre banque selon les conditions décrites "
                         "dans la convention que vous avez passée avec elle. Une demande de remboursement doit "
                         "être présentée dans les 8 semaines suivant la date de débit de votre compte pour un "
                         "prélèvement autorisé."),
-        "B2B": ("En signant ce formulaire de mandat, vous autorisez (A) {name} à envoyer des instructions à "
-                "votre banque pour débiter votre compte, et (B) votre banque à débiter votre compte "
-                "conformément aux instructions de {name}."),
         "B2B_refund": ("Ce mandat est destiné uniquement aux transactions entre entreprises. Vous ne bénéficiez "
                        "pas du droit au remboursement après le débit de votre compte, mais vous pouvez demander "
                        "à votre banque de ne pas débiter votre compte jusqu'au jour de l'échéance."),
@@ -124,7 +119,7 @@ def mandate_text(organisation: Organisation, *, language: str, scheme: str = Man
         lines.append(words["address"].format(address=address))
     if holder_name:
         lines.append(words["debtor"].format(holder=holder_name, iban=masked_iban(iban)))
-    lines += [words["scheme"], "", words[scheme].format(name=name), "", words[f"{scheme}_refund"]]
+    lines += [words["scheme"], "", words["authorise"].format(name=name), "", words[f"{scheme}_refund"]]
     return "\n".join(lines)
 
 
