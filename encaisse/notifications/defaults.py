@@ -26,6 +26,7 @@ class DefaultTemplate:
 
 
 _INVOICE_VARIABLES = ("invoice_number", "amount", "due_date", "customer_name", "pay_url", "organisation.name")
+_SIGN_IN_VARIABLES = ("customer_name", "sign_in_url", "minutes", "organisation.name")
 _MANDATE_VARIABLES = ("customer_name", "reference", "masked_iban", "creditor_id", "signed_on", "mandate_text",
                       "organisation.name")
 
@@ -76,7 +77,7 @@ DEFAULT_TEMPLATES: dict[tuple[str, str], DefaultTemplate] = {
             "{% if organisation.name %}\n"
             "{{ organisation.name }}{% endif %}\n"
         ),
-        variables=("customer_name", "sign_in_url", "minutes", "organisation.name"),
+        variables=_SIGN_IN_VARIABLES,
     ),
     ("portal_sign_in", "en"): DefaultTemplate(
         subject="{% if organisation.name %}{{ organisation.name }}: {% endif %}your sign-in link",
@@ -91,7 +92,7 @@ DEFAULT_TEMPLATES: dict[tuple[str, str], DefaultTemplate] = {
             "{% if organisation.name %}\n"
             "{{ organisation.name }}{% endif %}\n"
         ),
-        variables=("customer_name", "sign_in_url", "minutes", "organisation.name"),
+        variables=_SIGN_IN_VARIABLES,
     ),
     # For one-off messages whose words come from the caller.
     ("generic", "fr"): DefaultTemplate(
