@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from encaisse.core.http import client_ip
 from encaisse.invoicing.models import DepositRequest, Invoice
 from encaisse.invoicing.selectors import deposit_of_lines, deposit_payable
 from encaisse.ledger.models import Account, EntryLine
@@ -91,7 +92,7 @@ def pay_page(request: HttpRequest, token: str) -> HttpResponse:
             consent = None
             if request.POST.get("save_method") == "1" and account.code in saveable:
                 consent = {"text": consent_text(organisation), "at": timezone.now().isoformat(),
-                           "ip": request.META.get("REMOTE_ADDR")}
+                           "ip": client_ip(request)}
             try:
                 _attempt, session = online.start_checkout(
                     customer=customer, amount=due, line_ids=link.line_ids, provider_account=account,

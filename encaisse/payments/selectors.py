@@ -7,6 +7,7 @@ a provider account), so nothing here reaches another organisation's rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -230,6 +231,40 @@ def settled_on_line(*, viewer: Customer, line: EntryLine) -> list[Settled]:
     return [Settled(date=row.date, amount=-row.amount, how=by_entry.get(row.entry.pk, row.label),
                     attempt_id=online[row.entry.pk].pk if row.entry.pk in online else None)
             for row in line_movements(line) if row.what == "settled"]
+
+
+def last_settled(*, viewer: Customer, lines: Sequence[EntryLine]) -> dict[int, Settled]:
+    """The latest settlement of each of the viewer's receivable lines, keyed by line id, in three queries.
+
+    What settled_on_line(...)[-1] gives for one line, for a whole list at once
+    (the portal's "paid" list would otherwise ask seven questions per row).
+    """
+    mine = [line.pk for line in lines if line.party_id == viewer.pk]
+    rows = (Settlement.objects.filter(debit_line_id__in=mine)
+            .values("debit_line_id", "currency", "credit_line__entry_id", "credit_line__entry__date",
+                    "credit_line__entry__sequence", "credit_line__entry__label")
+            .annotate(total=Sum("amount_minor")))
+    latest: dict[int, dict] = {}
+    for row in rows:
+        order = (row["credit_line__entry__date"], row["credit_line__entry__sequence"])
+        kept = latest.get(row["debit_line_id"])
+        if kept is None or order > (kept["credit_line__entry__date"], kept["credit_line__entry__sequence"]):
+            latest[row["debit_line_id"]] = row
+    entry_ids = {row["credit_line__entry_id"] for row in latest.values()}
+    how = {payment.entry_id: payment.get_method_display()
+           for payment in Payment.objects.filter(entry_id__in=entry_ids)}
+    online = {attempt.settled_entry_id: attempt
+              for attempt in PaymentAttempt.objects.filter(customer=viewer, settled_entry_id__in=entry_ids)
+              .exclude(kind=AttemptKind.REFUND).select_related("provider_account")}
+    result = {}
+    for line_id, row in latest.items():
+        entry_id = row["credit_line__entry_id"]
+        attempt = online.get(entry_id)
+        result[line_id] = Settled(
+            date=row["credit_line__entry__date"], amount=Money(row["total"], row["currency"]),
+            how=attempt.provider_account.name if attempt else how.get(entry_id, row["credit_line__entry__label"]),
+            attempt_id=attempt.pk if attempt else None)
+    return result
 
 
 def attempts_for(*, viewer: Customer) -> QuerySet[PaymentAttempt]:

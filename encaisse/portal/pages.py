@@ -38,7 +38,7 @@ from encaisse.invoicing.selectors import (
 from encaisse.ledger.selectors import account_statement, customer_balance
 from encaisse.parties.models import Customer
 from encaisse.payments.paylinks import pay_link
-from encaisse.payments.selectors import attempt_for, items_paid_by, refunds_of, settled_on_line
+from encaisse.payments.selectors import attempt_for, items_paid_by, last_settled, refunds_of, settled_on_line
 from encaisse.payments.services import advance_balance
 
 from .access import customer_required, not_yours
@@ -93,10 +93,11 @@ def _to_pay(customer: Customer, today: date) -> list[ToPay]:
 @customer_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     customer = request.customer
-    paid = []
-    for invoice in invoices_for(viewer=customer).filter(kind=Invoice.Kind.INVOICE, due_minor__lte=0)[:PAID_SHOWN]:
-        settled = settled_on_line(viewer=customer, line=invoice.receivable_line) if invoice.receivable_line_id else []
-        paid.append({"invoice": invoice, "total": invoice.total, "last": settled[-1] if settled else None})
+    invoices = list(invoices_for(viewer=customer).filter(kind=Invoice.Kind.INVOICE, due_minor__lte=0)
+                    .select_related("receivable_line")[:PAID_SHOWN])
+    last = last_settled(viewer=customer, lines=[i.receivable_line for i in invoices if i.receivable_line_id])
+    paid = [{"invoice": invoice, "total": invoice.total, "last": last.get(invoice.receivable_line_id)}
+            for invoice in invoices]
     return render(request, "portal/dashboard.html", {
         "customer": customer, "to_pay": _to_pay(customer, timezone.localdate()), "paid": paid,
     })

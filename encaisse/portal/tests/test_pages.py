@@ -85,6 +85,28 @@ def test_the_dashboard_reads_invoices_to_pay_in_as_many_queries_for_twenty_as_fo
 
 
 @pytest.mark.django_db
+def test_the_dashboard_lists_paid_invoices_and_how_in_as_many_queries_for_twenty_as_for_two(
+        client, org, customer, clerk, invoice):
+    sign_in_as(client, customer)
+    def paid_in_full(paid: Invoice) -> None:  # one cheque each: the same cheque twice is one payment
+        record_offline_payment(customer=customer, method="cheque", amount=amount_due(paid),
+                               received_on=date(2026, 3, 10), cheque_number=f"C{paid.pk}",
+                               line_ids=[paid.receivable_line_id])
+
+    paid_in_full(invoice)
+    paid_in_full(posted_invoice(org, customer, clerk, price="10.00"))
+    for_two = dashboard_queries(client)
+    for _ in range(18):
+        paid_in_full(posted_invoice(org, customer, clerk, price="10.00"))
+
+    for_twenty = dashboard_queries(client)
+
+    assert for_twenty == for_two
+    paid_part = client.get("/portal/", HTTP_ACCEPT_LANGUAGE="en").content.decode().split('id="paid"')[1]
+    assert paid_part.count("Cheque") == 20
+
+
+@pytest.mark.django_db
 def test_the_dashboard_speaks_french_with_french_amounts(client, customer, invoice):
     sign_in_as(client, customer)
 
