@@ -20,7 +20,7 @@ from encaisse.ledger.models import Entry, EntryLine, Settlement
 from encaisse.ledger.selectors import open_amount
 from encaisse.parties.models import Customer
 
-from .models import AttemptKind, InboundEvent, Payment, PaymentAttempt, ProviderAccount
+from .models import AttemptKind, InboundEvent, Payment, PaymentAttempt, ProviderAccount, SavedMethod
 from .providers import PROVIDER_SECRETS, adapter_for
 
 # --- provider accounts ------------------------------------------------------------------------------------------
@@ -265,6 +265,11 @@ def last_settled(*, viewer: Customer, lines: Sequence[EntryLine]) -> dict[int, S
             how=attempt.provider_account.name if attempt else how.get(entry_id, row["credit_line__entry__label"]),
             attempt_id=attempt.pk if attempt else None)
     return result
+
+
+def saved_methods_for(*, viewer: Customer) -> QuerySet[SavedMethod]:
+    """The viewer's kept cards and accounts, active or not (the portal lists them; ids of others never match)."""
+    return SavedMethod.objects.filter(customer=viewer, organisation_id=viewer.organisation_id)
 
 
 def attempts_for(*, viewer: Customer) -> QuerySet[PaymentAttempt]:

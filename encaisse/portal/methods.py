@@ -20,8 +20,9 @@ from encaisse.core.http import client_ip
 from encaisse.core.origin import origin
 from encaisse.payments.methods import revoke_method, set_default_method
 from encaisse.payments.models import SavedMethodStatus
+from encaisse.payments.selectors import saved_methods_for
 from encaisse.sepa.models import Mandate
-from encaisse.sepa.selectors import mandates_for, saved_methods_for
+from encaisse.sepa.selectors import mandates_for
 from encaisse.sepa.services import mandate_language, mandate_text, revoke_mandate, sign_mandate_online
 
 from .access import customer_required, not_yours
