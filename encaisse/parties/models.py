@@ -121,6 +121,13 @@ class Customer(Address):
         PERSON = "person", _("Person")
         COMPANY = "company", _("Company")
 
+    class CollectBy(models.TextChoices):
+        """How the customer chose to be collected automatically; which card or mandate: payments and sepa."""
+
+        NOTHING = "", _("Not collected automatically")
+        CARD = "card", _("Default saved card")
+        DIRECT_DEBIT = "direct_debit", _("SEPA direct debit")
+
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="customers")
     ref = models.CharField(
         _("customer reference"),
@@ -141,6 +148,14 @@ class Customer(Address):
     payment_delay_days = models.PositiveSmallIntegerField(
         _("payment delay (days)"), null=True, blank=True, help_text=_("Leave empty to use the invoice type's.")
     )
+    invoices_by_email = models.BooleanField(
+        _("receive invoices by email"), default=False,
+        help_text=_("Each invoice is emailed, with its pay link, as soon as it is posted."))
+    # Invoices posted before the customer chose email are not sent in a burst when they do.
+    invoices_by_email_since = models.DateTimeField(_("invoices by email since"), null=True, blank=True,
+                                                   editable=False)
+    collect_by = models.CharField(_("automatic collection by"), max_length=16, choices=CollectBy, blank=True,
+                                  default=CollectBy.NOTHING)
     tags = models.ManyToManyField(Tag, blank=True, related_name="customers", verbose_name=_("tags"))
     notes = models.TextField(_("notes"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

@@ -121,6 +121,7 @@ class ProviderAccount(models.Model):
 class AttemptKind(models.TextChoices):
     CHECKOUT = "checkout", _("Hosted checkout")
     CHARGE = "charge", _("Charge of a saved method")
+    SETUP = "setup", _("Saving a method without paying")
     REFUND = "refund", _("Refund")
 
 
@@ -172,7 +173,9 @@ class PaymentAttempt(models.Model):
         verbose_name_plural = _("online payment attempts")
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="attempt_positive"),
+            # A SETUP attempt saves a method without paying: its amount is zero; everything else moves money.
+            models.CheckConstraint(condition=Q(amount_minor__gt=0) | Q(kind="setup", amount_minor=0),
+                                   name="attempt_positive"),
             models.CheckConstraint(condition=Q(kind="refund", refund_of__isnull=False) | ~Q(kind="refund"),
                                    name="attempt_refund_names_payment"),
             models.CheckConstraint(condition=Q(kind="charge", saved_method__isnull=False) | ~Q(kind="charge"),
