@@ -73,6 +73,12 @@ def make_default(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @customer_required
+def choose_collection(request: HttpRequest) -> HttpResponse:
+    raise NotImplementedError  # built by the "default method for automatic collection" work
+
+
+@require_POST
+@customer_required
 def remove(request: HttpRequest, pk: int) -> HttpResponse:
     method = _own(saved_methods_for(viewer=request.customer), request, "saved method", pk)
     with origin("portal"):
@@ -121,4 +127,4 @@ def signed(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "portal/mandate_signed.html", {"customer": request.customer, "mandate": mandate})
 
 
-__all__ = ["make_default", "methods", "remove", "revoke", "sign", "signed"]
+__all__ = ["choose_collection", "make_default", "methods", "remove", "revoke", "sign", "signed"]

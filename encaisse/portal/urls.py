@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import methods, pages, views
+from . import methods, pages, setup, views
 
 app_name = "portal"
 
@@ -17,6 +17,9 @@ urlpatterns = [
     path("methods/", methods.methods, name="methods"),
     path("methods/<int:pk>/default/", methods.make_default, name="method_default"),
     path("methods/<int:pk>/remove/", methods.remove, name="method_remove"),
+    path("methods/collection/", methods.choose_collection, name="collect_by"),
+    path("methods/add/", setup.add_card, name="method_add"),
+    path("methods/add/<uuid:attempt_id>/", setup.card_added, name="method_added"),
     path("methods/mandate/", methods.sign, name="mandate_sign"),
     path("methods/mandates/<int:pk>/", methods.signed, name="mandate_signed"),
     path("methods/mandates/<int:pk>/revoke/", methods.revoke, name="mandate_revoke"),
