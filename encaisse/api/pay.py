@@ -30,6 +30,7 @@ from encaisse.payments.paylinks import BadPayLink, ExpiredPayLink, public_url, r
 from encaisse.payments.providers import adapter_for
 from encaisse.payments.providers.base import Capability, ForgedWebhook
 from encaisse.payments.selectors import payable_accounts
+from encaisse.portal.access import current_customer
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +128,13 @@ def pay_return(request: HttpRequest, attempt_id: str) -> HttpResponse:
         state, message = "failed", _("The payment did not go through. Nothing was taken.")
     else:
         state, message = "pending", _("Your payment is being confirmed. You will not be charged twice.")
-    return render(request, "pay/return.html", {"attempt": attempt, "state": state, "message": message,
-                                               "organisation": attempt.organisation})
+    # A payer signed in to the portal as the customer who owns the items goes back to their account;
+    # anyone else (the usual payer of an emailed link) sees no link to an account that is not theirs.
+    signed_in = current_customer(request)
+    return render(request, "pay/return.html", {
+        "attempt": attempt, "state": state, "message": message, "organisation": attempt.organisation,
+        "back_to_account": signed_in is not None and signed_in.pk == attempt.customer_id,
+    })
 
 
 @csrf_exempt
