@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
+from encaisse.core.http import trusted_proxies
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("ENCAISSE_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -22,6 +24,9 @@ ALLOWED_HOSTS = os.environ.get("ENCAISSE_ALLOWED_HOSTS", "127.0.0.1,localhost,te
 CSRF_TRUSTED_ORIGINS = [
     o for o in os.environ.get("ENCAISSE_CSRF_TRUSTED_ORIGINS", "").split(",") if o
 ]
+# The reverse proxies in front (comma-separated IPs or CIDRs): only from them is X-Forwarded-For believed
+# (core.http.client_ip, for rate limits and the address kept with a signed mandate or a kept card).
+ENCAISSE_TRUSTED_PROXIES = trusted_proxies(os.environ.get("ENCAISSE_TRUSTED_PROXIES", ""))
 
 INSTALLED_APPS = [
     "encaisse.backoffice",  # first, so its admin/base_site.html overrides Django's
