@@ -100,9 +100,19 @@ def start_checkout(
         cancel_url=(cancel_url or return_url).replace("{attempt_id}", str(attempt.pk)),
         notify_url=notify_url or f"/hooks/{provider_account.code}/", locale=locale,
         save_method=bool(attempt.request.get("consent")))
+    return attempt, open_hosted_page(attempt, lambda: adapter.start_checkout(request))
+
+
+def open_hosted_page(attempt: PaymentAttempt, call: Callable[[], CheckoutSession]) -> CheckoutSession:
+    """Steps 2 and 3 for a claimed checkout or setup: ask the provider for its page, record where it is.
+
+    The attempt is marked SENDING first; the provider's refusal
+    (CheckoutNotStarted) or an adapter error is recorded like any other answer
+    and raised again for the caller to tell the payer.
+    """
     _mark_sending(attempt)
     try:
-        session = adapter.start_checkout(request)  # outside any transaction: see the module docstring
+        session = call()  # outside any transaction: see the module docstring
     except CheckoutNotStarted as refused:  # the provider's own answer: declined, not processed or unknown
         apply_provider_result(attempt_id=attempt.pk, result=refused.result)
         raise
@@ -121,7 +131,8 @@ def start_checkout(
             locked.status = S.PENDING  # waiting for the payer: the answer comes by notification or fetch
             fields.append("status")
         locked.save(update_fields=fields)
-    return locked, session
+    attempt.refresh_from_db()
+    return session
 
 
 # What an adapter that raised leaves on the attempt: UNKNOWN, for resolve_unknown_attempts to ask about later.
@@ -186,7 +197,11 @@ def _open_attempt(*, customer: Customer, amount: Money, line_ids: Sequence[int],
 
 @transaction.atomic
 def apply_provider_result(*, attempt_id: Any, result: ProviderResult, by: Any = None) -> PaymentAttempt:
-    """Move the attempt forward by what the provider said; book the money once when it succeeded."""
+    """Move the attempt forward by what the provider said; book the money once when it succeeded.
+
+    A SETUP attempt (a method kept without paying) books nothing: its success
+    only keeps the method, once, with the consent stored on the attempt.
+    """
     attempt = PaymentAttempt.objects.select_for_update().select_related("customer__organisation").get(pk=attempt_id)
     new = S(result.outcome.value)
     if new == attempt.status or new not in TRANSITIONS.get(S(attempt.status), set()):
@@ -204,7 +219,7 @@ def apply_provider_result(*, attempt_id: Any, result: ProviderResult, by: Any = 
     if result.provider_reference:
         attempt.provider_reference = result.provider_reference
     attempt.response = {**attempt.response, "last": _jsonable(result.raw)}
-    if new == S.SUCCEEDED:
+    if new == S.SUCCEEDED and attempt.kind != AttemptKind.SETUP:  # a setup keeps a method and moves no money
         book = book_refund if attempt.kind == AttemptKind.REFUND else _book
         attempt.settled_entry = book(attempt, result, by=by)
     attempt.save()
@@ -340,5 +355,5 @@ def resolve_unknown_attempts(*, older_than_minutes: int = 5) -> dict[str, int]:
     return counts
 
 
-__all__ = ["ForgedWebhook", "apply_provider_result", "due_on_lines", "receive_webhook", "record_inbound_event",
-           "refresh_attempt", "resolve_unknown_attempts", "send_and_apply", "start_checkout"]
+__all__ = ["ForgedWebhook", "apply_provider_result", "due_on_lines", "open_hosted_page", "receive_webhook",
+           "record_inbound_event", "refresh_attempt", "resolve_unknown_attempts", "send_and_apply", "start_checkout"]

@@ -163,7 +163,7 @@ def _claim_refund(*, payment: PaymentAttempt, amount: Money, reason: str, key: s
         if existing.refund_of_id != payment.pk:
             raise RefundRefused(reason="this refund form was already used for another payment")
         return existing
-    if payment.kind == AttemptKind.REFUND or payment.status != S.SUCCEEDED:
+    if payment.kind not in (AttemptKind.CHECKOUT, AttemptKind.CHARGE) or payment.status != S.SUCCEEDED:
         raise RefundRefused(reason="only a succeeded payment can be refunded")
     if amount.currency != payment.currency:
         raise RefundRefused(reason=f"the payment was made in {payment.currency}")

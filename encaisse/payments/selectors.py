@@ -22,6 +22,7 @@ from encaisse.parties.models import Customer
 
 from .models import AttemptKind, InboundEvent, Payment, PaymentAttempt, ProviderAccount, SavedMethod
 from .providers import PROVIDER_SECRETS, adapter_for
+from .setup import can_keep_without_paying
 
 # --- provider accounts ------------------------------------------------------------------------------------------
 
@@ -285,3 +286,28 @@ def attempt_for(*, viewer: Customer, pk: object) -> PaymentAttempt:
         return attempts_for(viewer=viewer).get(pk=pk)
     except (ValueError, ValidationError) as error:  # not a UUID
         raise PaymentAttempt.DoesNotExist(str(pk)) from error
+
+
+# --- keeping a card without paying ------------------------------------------------------------------------------
+
+
+def accounts_keeping_cards(*, viewer: Customer) -> list[ProviderAccount]:
+    """The viewer's organisation's accounts that can keep a card without a payment: active and configured."""
+    accounts = ProviderAccount.objects.filter(organisation_id=viewer.organisation_id, active=True,
+                                              provider__in=list(PROVIDER_METHOD)).order_by("name", "pk")
+    return [account for account in accounts
+            if is_configured(account) and can_keep_without_paying(adapter_for(account))]
+
+
+def setup_attempt_for(*, viewer: Customer, pk: object) -> PaymentAttempt:
+    """One of the viewer's "save a card" attempts; PaymentAttempt.DoesNotExist for anyone else's or a bad id."""
+    try:
+        return (PaymentAttempt.objects.select_related("provider_account")
+                .get(pk=pk, customer=viewer, organisation_id=viewer.organisation_id, kind=AttemptKind.SETUP))
+    except (ValueError, ValidationError) as error:  # not a UUID
+        raise PaymentAttempt.DoesNotExist(str(pk)) from error
+
+
+def method_kept_by(*, viewer: Customer, attempt: PaymentAttempt) -> SavedMethod | None:
+    """The method the viewer's attempt kept, if it kept one."""
+    return saved_methods_for(viewer=viewer).filter(source_attempt=attempt).first()

@@ -34,6 +34,7 @@ class Capability(enum.StrEnum):
     HOSTED_CHECKOUT = "hosted_checkout"  # Pay button, portal redirect
     SAVED_METHOD = "saved_method"  # charge a stored token off-session
     SAVE_METHOD = "save_method"  # keep a method while paying or on its own (SetupIntent, vault, alias)
+    SETUP_WITHOUT_PAYMENT = "setup_without_payment"  # keep a method on a hosted page with no payment: start_setup()
     REFUND = "refund"
     PARTIAL_REFUND = "partial_refund"
 
@@ -50,6 +51,21 @@ class CheckoutRequest:
     cancel_url: str
     notify_url: str  # our webhook / notification URL for this provider account
     save_method: bool = False  # the payer consented to keep the method for later automatic payments
+    customer_token: str | None = None  # the provider's customer id, when known
+    locale: str = "fr"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetupRequest:
+    """A hosted page that keeps a payment method for later and takes no money (the payer consented first)."""
+
+    attempt_id: str  # ours; sent as provider metadata so webhooks and returns lead back to it
+    idempotency_key: str  # stored on the attempt before the first call, reused on every retry
+    currency: str  # the currency later charges will be in (some providers check the card against it)
+    payer_email: str
+    return_url: str  # where the provider sends the payer back (success or not: we check, never trust)
+    cancel_url: str
+    notify_url: str
     customer_token: str | None = None  # the provider's customer id, when known
     locale: str = "fr"
 
@@ -142,6 +158,17 @@ class PaymentProvider(Protocol):
 
     def start_checkout(self, request: CheckoutRequest) -> CheckoutSession:
         """Open a hosted payment page and say where to send the payer."""
+        ...
+
+    def start_setup(self, request: SetupRequest) -> CheckoutSession:
+        """Open a hosted page that keeps a method without paying, and say where to send the payer.
+
+        Only adapters declaring Capability.SETUP_WITHOUT_PAYMENT define it
+        (those that can keep a method only while paying do not). Same rules as
+        start_checkout(): one page per idempotency key, CheckoutNotStarted when
+        none was opened. The result (fetch, notification) carries the kept
+        method in `saved_method` and no amount: no money moves.
+        """
         ...
 
     def charge(self, request: ChargeRequest) -> ProviderResult:

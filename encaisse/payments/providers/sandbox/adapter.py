@@ -29,6 +29,12 @@ years ahead). charge() charges such a token off-session at once (4242, 3220,
 more than was paid minus earlier refunds. Both answer once per idempotency key:
 the same key again gets the same answer, and fetch() finds them by it.
 
+Saving a card without paying: start_setup() opens a "save your card" page
+(the same address, /sandbox/pay/<reference>/, for a sbx_set_… reference with
+no amount). The test cards behave as on the pay page (4242 is kept, 0002 is
+declined, 3220 asks for authentication, 0077 is pending, ...), no money moves,
+and the result carries the kept card like a checkout that saved it.
+
 Notifications are JSON bodies signed with HMAC-SHA256 of the raw body under the
 account's secret, hex in the X-Sandbox-Signature header; a body older than five
 minutes is refused as stale.
@@ -61,6 +67,7 @@ from ..base import (
     ProviderResult,
     RefundRequest,
     SavedMethodInfo,
+    SetupRequest,
 )
 
 SIGNATURE_HEADER = "X-Sandbox-Signature"
@@ -85,6 +92,7 @@ CHARGE_SCENARIOS = {
     "4000002760003184": (Outcome.DECLINED, "authentication_required"),
     "4000000000000119": (LOST, ""),
 }
+SETUP_PREFIX = "sbx_set_"  # a "save your card" page: no amount, the card is kept once entered
 CARD_LIFETIME_YEARS = 3  # the expiry of a saved card when the payer typed none
 
 
@@ -95,8 +103,8 @@ def sign(secret: str, body: bytes) -> str:
 class SandboxProvider:
     code: ClassVar[str] = "sandbox"
     capabilities: ClassVar[frozenset[Capability]] = frozenset({
-        Capability.HOSTED_CHECKOUT, Capability.SAVE_METHOD, Capability.SAVED_METHOD, Capability.REFUND,
-        Capability.PARTIAL_REFUND})
+        Capability.HOSTED_CHECKOUT, Capability.SAVE_METHOD, Capability.SETUP_WITHOUT_PAYMENT,
+        Capability.SAVED_METHOD, Capability.REFUND, Capability.PARTIAL_REFUND})
 
     def __init__(self, *, secret: str, account_code: str, page_url: str = "/sandbox/pay/",
                  settle_after_seconds: int = 30, fee_minor: int = 0) -> None:
@@ -114,6 +122,11 @@ class SandboxProvider:
         if reference:
             return query.filter(reference=reference).first()
         return query.filter(idempotency_key=idempotency_key).first() if idempotency_key else None
+
+    @staticmethod
+    def is_setup(payment: Any) -> bool:
+        """A "save your card" page (start_setup), not a payment."""
+        return payment.reference.startswith(SETUP_PREFIX)
 
     def saved_card(self, payment: Any) -> Any:
         """The card a checkout was asked to keep (filled in once entered), or None."""
@@ -167,7 +180,7 @@ class SandboxProvider:
         return Outcome.PENDING if payment.status in ("open", "authenticating") else Outcome(payment.status)
 
     def _fee(self, payment: Any) -> Money | None:
-        if payment.status == Outcome.SUCCEEDED and self.fee_minor:
+        if payment.status == Outcome.SUCCEEDED and self.fee_minor and not self.is_setup(payment):
             return Money(self.fee_minor, payment.currency)
         return None
 
@@ -201,26 +214,39 @@ class SandboxProvider:
 
     # --- the adapter interface ----------------------------------------------------------------------------
     def start_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        return self._open_page(
+            idempotency_key=request.idempotency_key, reference=f"sbx_{uuid.uuid4().hex[:24]}",
+            attempt_id=request.attempt_id, amount=request.amount, description=request.description,
+            return_url=request.return_url, notify_url=request.notify_url, keeps_card=request.save_method)
+
+    def start_setup(self, request: SetupRequest) -> CheckoutSession:
+        """Open a "save your card" page: no amount, the card entered is kept (a declined one is not)."""
+        return self._open_page(
+            idempotency_key=request.idempotency_key, reference=f"{SETUP_PREFIX}{uuid.uuid4().hex[:24]}",
+            attempt_id=request.attempt_id, amount=Money(0, request.currency), description="",
+            return_url=request.return_url, notify_url=request.notify_url, keeps_card=True)
+
+    def _open_page(self, *, idempotency_key: str, reference: str, attempt_id: str, amount: Money,
+                   description: str, return_url: str, notify_url: str, keeps_card: bool) -> CheckoutSession:
+        """The provider's record of a hosted page, once per idempotency key (the same key replays the first)."""
         from encaisse.payments.models import SandboxPayment
 
         from .models import SandboxSavedCard
 
-        payment = self._payment(idempotency_key=request.idempotency_key)
+        payment = self._payment(idempotency_key=idempotency_key)
         if payment is None:
             try:
                 with transaction.atomic():
                     payment = SandboxPayment.objects.create(
-                        reference=f"sbx_{uuid.uuid4().hex[:24]}", account_code=self.account_code,
-                        idempotency_key=request.idempotency_key, attempt_id=request.attempt_id,
-                        amount_minor=request.amount.minor, currency=request.amount.currency,
-                        description=request.description[:255], return_url=request.return_url,
-                        notify_url=request.notify_url)
-                    if request.save_method:  # the token is the card's once the payer has entered one
+                        reference=reference, account_code=self.account_code, idempotency_key=idempotency_key,
+                        attempt_id=attempt_id, amount_minor=amount.minor, currency=amount.currency,
+                        description=description[:255], return_url=return_url, notify_url=notify_url)
+                    if keeps_card:  # the token is the card's once the payer has entered one
                         SandboxSavedCard.objects.create(token=f"sbx_pm_{uuid.uuid4().hex[:24]}",
                                                         account_code=self.account_code,
                                                         payment_reference=payment.reference)
             except IntegrityError:  # the same key at the same moment: replay the first
-                payment = self._payment(idempotency_key=request.idempotency_key)
+                payment = self._payment(idempotency_key=idempotency_key)
         return CheckoutSession(redirect_url=f"{self.page_url}{payment.reference}/",
                                provider_reference=payment.reference, raw={"reference": payment.reference})
 

@@ -1,4 +1,4 @@
-"""The sandbox's hosted payment page, served by Encaisse at /sandbox/ while it plays the provider.
+"""The sandbox's hosted pages (pay, and "save your card" for setups), served by Encaisse at /sandbox/.
 
 After each step the sandbox sends its signed notification to itself: the body
 goes through online.receive_webhook, the very path /hooks/<code>/ takes, so
@@ -75,9 +75,10 @@ def page(request: HttpRequest, reference: str) -> HttpResponse:
             return HttpResponseRedirect(payment.return_url)
         else:
             error = _("Use one of the sandbox's test cards.")
-    return render(request, "sandbox/pay.html",
+    adapter = _adapter(payment)
+    return render(request, "sandbox/setup.html" if adapter.is_setup(payment) else "sandbox/pay.html",
                   {"payment": payment, "amount": Money(payment.amount_minor, payment.currency), "error": error,
-                   "saves_card": _adapter(payment).saved_card(payment) is not None},
+                   "saves_card": adapter.saved_card(payment) is not None},
                   status=400 if error else 200)
 
 

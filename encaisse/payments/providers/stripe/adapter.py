@@ -51,6 +51,7 @@ from encaisse.payments.providers.base import (
     ProviderResult,
     RefundRequest,
     SavedMethodInfo,
+    SetupRequest,
 )
 
 ATTEMPT_KEY = "encaisse_attempt"
@@ -78,6 +79,7 @@ class StripeProvider:
             Capability.HOSTED_CHECKOUT,
             Capability.SAVED_METHOD,
             Capability.SAVE_METHOD,
+            Capability.SETUP_WITHOUT_PAYMENT,
             Capability.REFUND,
             Capability.PARTIAL_REFUND,
         }
@@ -140,47 +142,38 @@ class StripeProvider:
                 params["customer_creation"] = "always"
         return self._open_session(params, request.idempotency_key)
 
-    def save_method_session(
-        self,
-        *,
-        attempt_id: str,
-        idempotency_key: str,
-        currency: str,
-        payer_email: str,
-        return_url: str,
-        cancel_url: str,
-        customer_token: str | None = None,
-        locale: str = "fr",
-    ) -> CheckoutSession:
+    def start_setup(self, request: SetupRequest) -> CheckoutSession:
         """Open a Checkout page that saves a card without paying (setup mode, a SetupIntent).
 
-        The saved card arrives with the ``setup_intent.succeeded`` webhook.
-        Setup mode does not create a customer, so one is created first when
-        none is known, under a key derived from the request's own key so a
-        retry finds the same customer.
+        The saved card arrives with the ``setup_intent.succeeded`` webhook, and
+        fetch() of the session (or of the SetupIntent) finds it too. Setup mode
+        does not create a customer, so one is created first when none is known,
+        under a key derived from the request's own key so a retry finds the
+        same customer.
         """
-        metadata = _metadata(attempt_id, idempotency_key)
+        metadata = _metadata(request.attempt_id, request.idempotency_key)
+        customer_token = request.customer_token
         if customer_token is None:
             try:
                 customer = self._stripe.v1.customers.create(
-                    params={"email": payer_email, "metadata": metadata},
-                    options={"idempotency_key": f"{idempotency_key}:customer"},
+                    params={"email": request.payer_email, "metadata": metadata},
+                    options={"idempotency_key": f"{request.idempotency_key}:customer"},
                 )
             except stripe.StripeError as error:
                 raise CheckoutUnavailable(_result_from_error(error)) from error
             customer_token = customer.id
         params: Json = {
             "mode": "setup",
-            "currency": currency.lower(),
+            "currency": request.currency.lower(),
             "customer": customer_token,
-            "client_reference_id": attempt_id,
+            "client_reference_id": request.attempt_id,
             "metadata": metadata,
             "setup_intent_data": {"metadata": metadata},
-            "success_url": return_url,
-            "cancel_url": cancel_url,
-            "locale": _checkout_locale(locale),
+            "success_url": request.return_url,
+            "cancel_url": request.cancel_url,
+            "locale": _checkout_locale(request.locale),
         }
-        return self._open_session(params, idempotency_key)
+        return self._open_session(params, request.idempotency_key)
 
     def _open_session(self, params: Json, idempotency_key: str) -> CheckoutSession:
         try:

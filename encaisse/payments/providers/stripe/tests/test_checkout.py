@@ -3,7 +3,7 @@
 import pytest
 
 from encaisse.core.money import Money
-from encaisse.payments.providers.base import CheckoutRequest, Outcome, RefundRequest
+from encaisse.payments.providers.base import CheckoutRequest, Outcome, RefundRequest, SetupRequest
 from encaisse.payments.providers.stripe import CheckoutUnavailable
 
 
@@ -139,13 +139,16 @@ def test_fetch_of_a_session_paid_by_a_slow_method_is_pending(provider, fake_stri
 
 
 def test_saving_a_card_without_paying_opens_a_setup_session_for_a_new_customer(provider, fake_stripe):
-    session = provider.save_method_session(
-        attempt_id="attempt-save",
-        idempotency_key="save-key",
-        currency="EUR",
-        payer_email="payer@example.org",
-        return_url="https://pay.example.org/saved",
-        cancel_url="https://pay.example.org/cancel",
+    session = provider.start_setup(
+        SetupRequest(
+            attempt_id="attempt-save",
+            idempotency_key="save-key",
+            currency="EUR",
+            payer_email="payer@example.org",
+            return_url="https://pay.example.org/saved",
+            cancel_url="https://pay.example.org/cancel",
+            notify_url="https://pay.example.org/hooks/stripe/",
+        )
     )
 
     customer_call, session_call = fake_stripe.requests[-2:]
@@ -160,14 +163,17 @@ def test_saving_a_card_without_paying_opens_a_setup_session_for_a_new_customer(p
 
 
 def test_fetch_of_a_completed_setup_session_gives_the_saved_card(provider, fake_stripe):
-    session = provider.save_method_session(
-        attempt_id="attempt-save",
-        idempotency_key="save-key",
-        currency="EUR",
-        payer_email="payer@example.org",
-        return_url="https://pay.example.org/saved",
-        cancel_url="https://pay.example.org/cancel",
-        customer_token="cus_known",
+    session = provider.start_setup(
+        SetupRequest(
+            attempt_id="attempt-save",
+            idempotency_key="save-key",
+            currency="EUR",
+            payer_email="payer@example.org",
+            return_url="https://pay.example.org/saved",
+            cancel_url="https://pay.example.org/cancel",
+            customer_token="cus_known",
+            notify_url="https://pay.example.org/hooks/stripe/",
+        )
     )
     fake_stripe.complete_setup(session.provider_reference, "pm_card_mastercard")
 

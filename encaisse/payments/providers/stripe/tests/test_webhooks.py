@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from encaisse.core.money import Money
-from encaisse.payments.providers.base import CheckoutRequest, ForgedWebhook, Outcome
+from encaisse.payments.providers.base import CheckoutRequest, ForgedWebhook, Outcome, SetupRequest
 
 from .conftest import WEBHOOK_SECRET
 from .fake_stripe import sign
@@ -125,13 +125,16 @@ def test_charge_refunded_reports_the_total_refunded_on_the_payment(provider, fak
 
 
 def test_a_saved_card_arrives_with_setup_intent_succeeded(provider, fake_stripe):
-    session = provider.save_method_session(
-        attempt_id="attempt-save",
-        idempotency_key="save-key",
-        currency="EUR",
-        payer_email="payer@example.org",
-        return_url="https://pay.example.org/saved",
-        cancel_url="https://pay.example.org/cancel",
+    session = provider.start_setup(
+        SetupRequest(
+            attempt_id="attempt-save",
+            idempotency_key="save-key",
+            currency="EUR",
+            payer_email="payer@example.org",
+            return_url="https://pay.example.org/saved",
+            cancel_url="https://pay.example.org/cancel",
+            notify_url="https://pay.example.org/hooks/stripe/",
+        )
     )
     succeeded = fake_stripe.complete_setup(session.provider_reference)
 
