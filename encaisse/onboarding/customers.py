@@ -35,6 +35,7 @@ from encaisse.ledger.models import Account, Entry, EntryLine, Journal
 from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entries
 from encaisse.parties.models import Customer, Organisation
 from encaisse.sepa.models import Mandate, masked_iban
+from encaisse.sepa.preferences import switch_collect_by
 
 COLUMNS = (
     "ref",
@@ -520,6 +521,7 @@ def _write_mandates(
             bic=row.bic,
             account_holder=row.name[:140],
             signed_on=row.mandate_signed_on,
+            source=Mandate.Source.IMPORT,
         )
         for row in rows
         if row.mandate_ref and row.mandate_ref not in mandates
@@ -527,6 +529,10 @@ def _write_mandates(
     for mandate in new:
         mandate.save()
         record_event(mandate, "created", by=by, data={"source": "import"})
+    # A customer brought over with an active mandate is collected by direct debit, unless they chose otherwise.
+    for customer_id in sorted({m.customer_id for m in new if m.status == Mandate.Status.ACTIVE}):
+        switch_collect_by(customer_id, when=Customer.CollectBy.NOTHING, to=Customer.CollectBy.DIRECT_DEBIT, by=by,
+                          why="mandate imported")
     report.mandates_created = len(new)
 
 

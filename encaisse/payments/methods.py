@@ -100,7 +100,22 @@ def keep_saved_method(attempt: PaymentAttempt, info: SavedMethodInfo) -> SavedMe
             method.save(force_insert=True)
     record_event(method, "method_saved", data={"attempt": str(attempt.pk), "account": account.code,
                                                "default": method.is_default})
+    if method.is_default:
+        # The consent just given says the card is charged for future invoices: a customer not yet collected
+        # automatically now is, by this card. One who chose direct debit keeps it.
+        _switch_collect_by(method.customer_id, when=Customer.CollectBy.NOTHING, to=Customer.CollectBy.CARD,
+                           by=None, why="first card kept")
     return method
+
+
+def _switch_collect_by(customer_id: int, *, when: str, to: str, by: Any, why: str) -> None:
+    """Move the customer's collect_by from `when` to `to` (a conditional UPDATE: never over a newer choice); audit it.
+
+    The same rule as sepa.preferences.switch_collect_by, which payments may not import.
+    """
+    if Customer.objects.filter(pk=customer_id, collect_by=when).update(collect_by=to):
+        customer = Customer.objects.only("pk", "organisation_id").get(pk=customer_id)
+        record_event(customer, "collection_method_changed", by=by, data={"from": when, "to": to, "why": why})
 
 
 def _moment(value: Any) -> datetime:
@@ -135,7 +150,8 @@ def revoke_method(method: SavedMethod, *, reason: str, by: Any) -> SavedMethod:
     """Stop charging a method (the customer withdrew consent, a card was lost); the row and its consent stay.
 
     A revoked default stops being the default; no other method takes its
-    place by itself (charging another card is the customer's choice). Revoking
+    place by itself (charging another card is the customer's choice), so a
+    customer collected by card is no longer collected automatically. Revoking
     a revoked method changes nothing.
     """
     reason = (reason or "").strip()
@@ -144,12 +160,16 @@ def revoke_method(method: SavedMethod, *, reason: str, by: Any) -> SavedMethod:
     method = SavedMethod.objects.select_for_update().get(pk=method.pk)
     if method.status == SavedMethodStatus.REVOKED:
         return method
+    was_default = method.is_default and method.status == SavedMethodStatus.ACTIVE
     method.status = SavedMethodStatus.REVOKED
     method.revoked_at = timezone.now()
     method.revoked_reason = reason[:200]
     method.is_default = False
     method.save(update_fields=["status", "revoked_at", "revoked_reason", "is_default"])
     record_event(method, "method_revoked", by=by, data={"reason": method.revoked_reason})
+    if was_default:
+        _switch_collect_by(method.customer_id, when=Customer.CollectBy.CARD, to=Customer.CollectBy.NOTHING, by=by,
+                           why="default card revoked")
     return method
 
 
@@ -160,13 +180,21 @@ def _expired_by(today: date) -> Q:
 
 @transaction.atomic
 def expire_methods(today: date) -> int:
-    """Mark active cards whose expiry month has passed as EXPIRED (a daily task); return how many."""
+    """Mark active cards whose expiry month has passed as EXPIRED (a daily task); return how many.
+
+    An expired default stops being the default, and a customer collected by
+    card is no longer collected automatically (no other card takes its place).
+    """
     expired = list(SavedMethod.objects.select_for_update()
                    .filter(_expired_by(today), status=SavedMethodStatus.ACTIVE, exp_month__isnull=False))
     for method in expired:
+        was_default = method.is_default
         method.status, method.is_default = SavedMethodStatus.EXPIRED, False
         method.save(update_fields=["status", "is_default"])
         record_event(method, "method_expired", data={"expiry": f"{method.exp_month:02d}/{method.exp_year}"})
+        if was_default:
+            _switch_collect_by(method.customer_id, when=Customer.CollectBy.CARD, to=Customer.CollectBy.NOTHING,
+                               by=None, why="default card expired")
     return len(expired)
 
 

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from encaisse.core.errors import DomainError
 from encaisse.core.http import client_ip
 from encaisse.core.origin import origin
-from encaisse.payments.methods import revoke_method, set_default_method
+from encaisse.payments.methods import revoke_method
 from encaisse.payments.models import SavedMethodStatus
 from encaisse.payments.selectors import saved_methods_for
 from encaisse.sepa.models import Mandate
+from encaisse.sepa.preferences import card_expired, choose_collection_method, collection_method_for, current_mandate
 from encaisse.sepa.selectors import mandates_for
 from encaisse.sepa.services import mandate_language, mandate_text, revoke_mandate, sign_mandate_online
 
@@ -43,14 +46,20 @@ def _back() -> HttpResponseRedirect:
 @customer_required
 def methods(request: HttpRequest) -> HttpResponse:
     customer = request.customer
+    cards = saved_methods_for(viewer=customer).select_related("provider_account")
+    chosen = collection_method_for(customer)
     return render(request, "portal/methods.html", {
         "customer": customer,
-        "cards": saved_methods_for(viewer=customer),
+        "cards": cards,
         "mandates": mandates_for(viewer=customer),
         "active": SavedMethodStatus.ACTIVE,
         "mandate_active": Mandate.Status.ACTIVE,
         "can_sign": bool(customer.organisation.creditor_id),
         "error": request.session.pop("portal.methods.error", ""),
+        # The choices offered for automatic collection: the active unexpired cards and the current mandate.
+        "collect_cards": [c for c in cards if c.status == SavedMethodStatus.ACTIVE and not card_expired(c)],
+        "collect_mandate": current_mandate(customer),
+        "chosen": chosen,
     })
 
 
@@ -61,20 +70,38 @@ def _refused(request: HttpRequest, error: DomainError) -> HttpResponseRedirect:
 
 @require_POST
 @customer_required
-def make_default(request: HttpRequest, pk: int) -> HttpResponse:
-    method = _own(saved_methods_for(viewer=request.customer), request, "saved method", pk)
+def choose_collection(request: HttpRequest) -> HttpResponse:
+    """Save the "Automatic collection" form: one of the viewer's cards, their current mandate, or nothing."""
+    customer = request.customer
+    what, _sep, pk = request.POST.get("collect", "").partition(":")
+    choice: dict[str, Any] = {}
+    if what in ("card", "mandate"):
+        if not pk.isdigit():
+            raise not_yours(request, what, pk)
+        queryset = saved_methods_for(viewer=customer) if what == "card" else mandates_for(viewer=customer)
+        choice[what] = _own(queryset, request, "saved method" if what == "card" else "mandate", int(pk))
+    elif what != "nothing":
+        messages.error(request, _("Choose how your invoices are collected."))
+        return _back()
     try:
         with origin("portal"):
-            set_default_method(method, by=None)
+            chosen = choose_collection_method(customer, by=None, **choice)
     except DomainError as error:
-        return _refused(request, error)
+        messages.error(request, str(error))
+        return _back()
+    if chosen.card is not None:
+        messages.success(request, _("Your invoices will be charged to %(card)s when they fall due.") % {
+            "card": _card_label(chosen.card)})
+    elif chosen.mandate is not None:
+        messages.success(request, _("Your invoices will be collected by direct debit from %(iban)s.") % {
+            "iban": chosen.mandate.masked_iban})
+    else:
+        messages.success(request, _("Your invoices will not be collected automatically: you pay each one yourself."))
     return _back()
 
 
-@require_POST
-@customer_required
-def choose_collection(request: HttpRequest) -> HttpResponse:
-    raise NotImplementedError  # built by the "default method for automatic collection" work
+def _card_label(card: Any) -> str:
+    return f"{(card.brand or card.get_kind_display()).capitalize()} •••• {card.last4}"
 
 
 @require_POST
@@ -127,4 +154,4 @@ def signed(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "portal/mandate_signed.html", {"customer": request.customer, "mandate": mandate})
 
 
-__all__ = ["choose_collection", "make_default", "methods", "remove", "revoke", "sign", "signed"]
+__all__ = ["choose_collection", "methods", "remove", "revoke", "sign", "signed"]

@@ -15,7 +15,6 @@ urlpatterns = [
     path("pay/", pages.pay, name="pay"),
     path("profile/", pages.profile_page, name="profile"),
     path("methods/", methods.methods, name="methods"),
-    path("methods/<int:pk>/default/", methods.make_default, name="method_default"),
     path("methods/<int:pk>/remove/", methods.remove, name="method_remove"),
     path("methods/collection/", methods.choose_collection, name="collect_by"),
     path("methods/add/", setup.add_card, name="method_add"),

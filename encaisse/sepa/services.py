@@ -32,6 +32,7 @@ from encaisse.notifications.services import queue_email
 from encaisse.parties.models import Customer, Organisation
 
 from .models import Mandate, masked_iban
+from .preferences import current_mandate, switch_collect_by
 
 
 class MandateRefused(DomainError):
@@ -201,6 +202,10 @@ def sign_mandate_online(*, customer: Customer, iban: str, holder_name: str, cons
             _revoke(earlier, reason=f"replaced by {reference}", now=now, by=None)
         record_event(mandate, "mandate_signed", data={"source": "portal", "ip": ip or "",
                                                       "replaced": [m.reference for m in replaced]})
+        # Signing authorises the debits: a customer not collected automatically yet now is, by this mandate.
+        if switch_collect_by(customer.pk, when=Customer.CollectBy.NOTHING, to=Customer.CollectBy.DIRECT_DEBIT,
+                             by=None, why="mandate signed"):
+            customer.collect_by = Customer.CollectBy.DIRECT_DEBIT
         queue_email(organisation=organisation, template_code="mandate_signed", to=customer.email,
                     language=language, related=mandate, idempotency_key=f"mandate:{mandate.pk}:signed",
                     context={"customer_name": customer.name, "reference": reference,
@@ -220,17 +225,24 @@ def revoke_mandate(mandate: Mandate, *, reason: str, by: Any = None) -> Mandate:
     """Stop collecting under a mandate (the debtor withdrew it); the row, its text and its proof stay.
 
     Revoking a revoked mandate changes nothing; a lapsed one is refused
-    (it is already unusable, and its status says why).
+    (it is already unusable, and its status says why). Revoking the last
+    active mandate of a customer collected by direct debit stops their
+    automatic collection (collect_by back to nothing).
     """
     reason = (reason or "").strip()
     if not reason:
         raise MandateNotRevocable(reason=_("say why it is revoked"))
+    # The customer first, as signing does: no mandate is signed meanwhile, and the two never deadlock.
+    Customer.objects.select_for_update().filter(pk=mandate.customer_id).first()
     mandate = Mandate.objects.select_for_update().get(pk=mandate.pk)
     if mandate.status == Mandate.Status.REVOKED:
         return mandate
     if mandate.status != Mandate.Status.ACTIVE:
         raise MandateNotRevocable(reason=_("it is %(status)s") % {"status": mandate.get_status_display()})
     _revoke(mandate, reason=reason, now=timezone.now(), by=by)
+    if current_mandate(mandate.customer) is None:
+        switch_collect_by(mandate.customer_id, when=Customer.CollectBy.DIRECT_DEBIT, to=Customer.CollectBy.NOTHING,
+                          by=by, why="last mandate revoked")
     return mandate
 
 

@@ -1,4 +1,9 @@
-"""SEPA mandates: the IBAN is shown masked in lists and in full only on the mandate's own page."""
+"""SEPA mandates: the IBAN is shown masked in lists and in full only on the mandate's own page.
+
+The proof of a mandate signed online (source, the text as signed, when and
+from where) and its revocation are shown read-only: they are facts recorded
+by sepa.services, which staff may read but never rewrite.
+"""
 
 from __future__ import annotations
 
@@ -34,8 +39,10 @@ class MandateForm(forms.ModelForm):
 @admin.register(Mandate)
 class MandateAdmin(OrganisationScopedAdmin):
     form = MandateForm
-    list_display = ("reference", "customer", "masked_iban", "scheme", "status", "signed_on", "last_used_on")
-    list_filter = ("status", "scheme")
+    list_display = ("reference", "customer", "masked_iban", "scheme", "status", "source", "signed_on",
+                    "last_used_on")
+    list_filter = ("status", "scheme", "source")
+    readonly_fields = ("source", "text", "signed_at", "signature_ip", "revoked_at", "revoked_reason")
     list_select_related = ("customer", "organisation")
     search_fields = ("reference", "customer__name", "customer__ref", "account_holder")
     autocomplete_fields = ("customer",)

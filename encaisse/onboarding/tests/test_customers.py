@@ -49,7 +49,26 @@ def test_import_creates_customers_mandates_and_opening_balance_entries(org, cler
     mandate = Mandate.objects.get(reference="UMR-101")
     assert (mandate.customer.ref, mandate.iban, mandate.signed_on) == ("C101", "FR7630004000000000000000248",
                                                                         date(2024, 3, 15))
+    assert (mandate.source, mandate.status) == (Mandate.Source.IMPORT, Mandate.Status.ACTIVE)
     assert events_for(jeanne).filter(verb="created").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_customer_imported_with_a_mandate_is_collected_by_direct_debit_unless_they_chose(org, clerk):
+    chose_card = Customer.objects.create(organisation=org, ref="C104", name="Marc Roux",
+                                         collect_by=Customer.CollectBy.CARD)
+    file = GOOD + "C104,Marc Roux,,,,FR7630004000000000000000248,,UMR-104,01/02/2025,\n"
+
+    import_customers(organisation=org, file=file.encode(), by=clerk, today=JAN_2)
+
+    hotel = Customer.objects.get(organisation=org, ref="C101")
+    assert hotel.collect_by == Customer.CollectBy.DIRECT_DEBIT
+    event = events_for(hotel).get(verb="collection_method_changed")
+    assert (event.by, event.data) == (clerk, {"from": "", "to": "direct_debit", "why": "mandate imported"})
+    assert Customer.objects.get(ref="C100").collect_by == Customer.CollectBy.NOTHING  # no mandate: unchanged
+    chose_card.refresh_from_db()
+    assert chose_card.collect_by == Customer.CollectBy.CARD
+    assert not events_for(chose_card).filter(verb="collection_method_changed").exists()
 
 
 @pytest.mark.django_db

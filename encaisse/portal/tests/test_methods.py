@@ -133,7 +133,7 @@ def test_revoking_a_mandate(signed_in, customer, creditor):
 def test_making_a_card_default_and_removing_one(signed_in, customer, sandbox):
     first, second = card(customer, sandbox, "pm_4242", default=True), card(customer, sandbox, "pm_5556")
 
-    signed_in.post(reverse("portal:method_default", args=[second.pk]))
+    signed_in.post(reverse("portal:collect_by"), {"collect": f"card:{second.pk}"})
     signed_in.post(reverse("portal:method_remove", args=[first.pk]))
 
     first.refresh_from_db()
@@ -151,7 +151,7 @@ def test_another_customers_method_or_mandate_is_not_found_and_logged(signed_in, 
                                      signed_on=timezone.localdate())
 
     with caplog.at_level(logging.WARNING, logger="encaisse.portal"):
-        answers = [signed_in.post(reverse("portal:method_default", args=[theirs.pk])).status_code,
+        answers = [signed_in.post(reverse("portal:collect_by"), {"collect": f"card:{theirs.pk}"}).status_code,
                    signed_in.post(reverse("portal:method_remove", args=[theirs.pk])).status_code,
                    signed_in.post(reverse("portal:mandate_revoke", args=[mandate.pk])).status_code,
                    signed_in.get(reverse("portal:mandate_signed", args=[mandate.pk])).status_code]
