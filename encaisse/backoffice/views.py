@@ -38,6 +38,7 @@ from encaisse.invoicing.services.sending import send_invoice
 from encaisse.ledger.selectors import CustomerBalance, account_statement, balances_overview, customer_balance
 from encaisse.parties.models import Customer
 from encaisse.payments.paylinks import pay_url
+from encaisse.portal.delivery import email_posted_invoices
 
 from .site import organisations_of, scoped
 
@@ -171,6 +172,9 @@ def invoice_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         elif action == "post":
             done = post_invoice(invoice_id=invoice.pk, by=by)
             message = gettext("Invoice posted with number %(invoice)s.")
+            if emailed := email_posted_invoices(organisation=done.organisation, request=request):
+                messages.info(request, gettext("%(count)s invoices emailed to customers who chose it.")
+                              % {"count": emailed})
         elif action == "credit":
             done = issue_credit_note(invoice_id=invoice.pk, by=by)
             message = gettext("Credit note %(invoice)s is issued and posted.")

@@ -21,6 +21,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from encaisse.core.money import Money
@@ -35,6 +36,7 @@ from encaisse.invoicing.selectors import (
     invoice_for,
     invoices_for,
 )
+from encaisse.invoicing.services.by_email import NoEmailForInvoices
 from encaisse.ledger.selectors import account_statement, customer_balance
 from encaisse.parties.models import Customer
 from encaisse.payments.paylinks import pay_link
@@ -191,7 +193,11 @@ def pay(request: HttpRequest) -> HttpResponse:
 class ProfileForm(forms.ModelForm):
     class Meta:
         model = Customer
-        fields = PROFILE_FIELDS
+        fields = [*PROFILE_FIELDS, "invoices_by_email"]
+        labels = {"invoices_by_email": gettext_lazy("Receive my invoices by email")}
+        help_texts = {"invoices_by_email": gettext_lazy(
+            "Each new invoice is emailed to you as soon as it is issued, with a link to pay it online. "
+            "Invoices issued before you tick this box are not sent.")}
 
 
 @require_http_methods(["GET", "POST"])
@@ -200,7 +206,13 @@ def profile_page(request: HttpRequest) -> HttpResponse:
     customer = request.customer
     form = ProfileForm(request.POST or None, instance=Customer.objects.get(pk=customer.pk))
     if request.method == "POST" and form.is_valid():
-        changed = update_profile(customer=customer, changes={name: form.cleaned_data[name] for name in PROFILE_FIELDS})
+        try:
+            changed = update_profile(customer=customer,
+                                     changes={name: form.cleaned_data[name] for name in PROFILE_FIELDS},
+                                     invoices_by_email=form.cleaned_data["invoices_by_email"])
+        except NoEmailForInvoices:
+            form.add_error("invoices_by_email", _("Enter your email address to receive your invoices by email."))
+            return render(request, "portal/profile.html", {"customer": customer, "form": form}, status=400)
         messages.success(request, _("Your details were saved.") if changed else _("Nothing was changed."))
         response = redirect("portal:profile")
         # The portal speaks the language the customer chose, from the next page on.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import BigIntegerField, F, Model, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -14,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from encaisse.core.audit import record_event
 from encaisse.core.money import Money
+from encaisse.invoicing.services.by_email import NoEmailForInvoices, set_invoices_by_email
 from encaisse.ledger.models import EntryLine
 from encaisse.ledger.selectors import CUSTOMER_ACCOUNT_KINDS
 from encaisse.parties.models import Customer, Tag
@@ -38,20 +40,31 @@ def _balance_subquery() -> Subquery:
     return Subquery(lines, output_field=BigIntegerField())
 
 
+class CustomerForm(forms.ModelForm):
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        # set_invoices_by_email's rule, said on the form before anything is saved.
+        if cleaned.get("invoices_by_email") and not cleaned.get("email"):
+            self.add_error("invoices_by_email", str(NoEmailForInvoices(customer=cleaned.get("name") or "")))
+        return cleaned
+
+
 @admin.register(Customer)
 class CustomerAdmin(OrganisationScopedAdmin):
+    form = CustomerForm
     list_display = ("ref", "name", "kind", "email", "city", "balance")
     list_display_links = ("ref", "name")
     list_filter = ("kind", "language", ("tags", admin.RelatedOnlyFieldListFilter))
     search_fields = ("ref", "name", "email", "other_emails", "phone", "siren", "siret")
     filter_horizontal = ("tags",)
-    readonly_fields = ("account",)
+    readonly_fields = ("account", "invoices_by_email_since")
     fieldsets = [
         (None, {"fields": ("organisation", "ref", "name", "kind", "account")}),
         (_("Contact"), {"fields": ("email", "other_emails", "phone", "language")}),
         (_("Postal address"), {"fields": ("address_line1", "address_line2", "postcode", "city", "country")}),
         (_("Legal identifiers"), {"fields": ("siren", "siret", "vat_number")}),
-        (_("Billing"), {"fields": ("payment_delay_days", "tags", "notes")}),
+        (_("Billing"), {"fields": ("payment_delay_days", "invoices_by_email", "invoices_by_email_since", "tags",
+                                   "notes")}),
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -87,6 +100,12 @@ class CustomerAdmin(OrganisationScopedAdmin):
         return [(None, {"fields": ("organisation", "ref", "name", "kind")}), *self.fieldsets[1:]]
 
     def save_model(self, request: HttpRequest, obj: Customer, form: Any, change: bool) -> None:
+        # The choice of invoices by email goes through its service (dated, audited), after the address is saved.
+        by_email = obj.invoices_by_email if "invoices_by_email" in form.changed_data else None
+        if by_email is not None:
+            obj.invoices_by_email = not by_email  # as it was: changed_data says it differs
         super().save_model(request, obj, form, change)
         record_event(obj, "changed" if change else "created", by=request.user,
                      data={"fields": form.changed_data} if change else None)
+        if by_email is not None:
+            set_invoices_by_email(obj, enabled=by_email, by=request.user)

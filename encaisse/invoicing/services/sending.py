@@ -40,13 +40,20 @@ def sending_key(invoice: Invoice, *, now: Any = None) -> str:
     return f"invoice:{invoice.pk}:sent:{moment:%Y%m%d%H%M}"
 
 
+def issued_key(invoice_id: int) -> str:
+    """The outbox key of the one email a customer who chose invoices by email gets when the invoice is posted."""
+    return f"invoice:{invoice_id}:issued"
+
+
 @transaction.atomic
-def send_invoice(invoice: Invoice, *, pay_url: str | None, by: Any) -> OutboxMessage:
+def send_invoice(invoice: Invoice, *, pay_url: str | None, by: Any, key: str | None = None) -> OutboxMessage:
     """Queue the invoice's email to its customer, with `pay_url` when something can be paid online.
 
     Refuses (InvoiceNotSendable, nothing written) an invoice that is not
     posted, and a customer without an email address. Repeated within the
     same minute, returns the message already queued and records nothing more.
+    `key` replaces that per-minute key for a send that must happen once
+    whenever it is asked (issued_key: the email sent when the invoice is posted).
     """
     invoice = Invoice.objects.select_related("party", "organisation").get(pk=invoice.pk)
     if invoice.status != Invoice.Status.POSTED:
@@ -56,7 +63,7 @@ def send_invoice(invoice: Invoice, *, pay_url: str | None, by: Any) -> OutboxMes
         raise InvoiceNotSendable(invoice=invoice.display_name,
                                  reason=_("the customer %(customer)s has no email address.")
                                  % {"customer": customer.name})
-    key = sending_key(invoice)
+    key = key or sending_key(invoice)
     already = OutboxMessage.objects.filter(organisation=invoice.organisation, idempotency_key=key).first()
     if already is not None:
         return already

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from encaisse.cli.base import EncaisseCommand, UsageError, parse_month
 from encaisse.invoicing.models import InvoiceType
 from encaisse.invoicing.services import post_invoices
+from encaisse.portal.delivery import email_posted_invoices
 
 
 class Command(EncaisseCommand):
@@ -26,7 +27,9 @@ class Command(EncaisseCommand):
             raise UsageError(_("Invoice type %(code)s does not exist. Choices: %(choices)s.") % {
                 "code": type_code, "choices": ", ".join(codes.values_list("code", flat=True))})
         report = post_invoices(organisation=self.organisation, period=period, type_code=type_code)
-        return {"organisation": self.organisation.slug, **report.as_dict(), "failures": len(report.failed)}
+        emailed = email_posted_invoices(organisation=self.organisation)  # customers who chose invoices by email
+        return {"organisation": self.organisation.slug, **report.as_dict(), "failures": len(report.failed),
+                "emailed": emailed}
 
     def show(self, answer: dict[str, Any]) -> None:
         self.stdout.write(_("%(validated)s validated, %(posted)s posted, %(failures)s refused.") % answer)
@@ -34,5 +37,7 @@ class Command(EncaisseCommand):
             numbers = answer["numbers"]
             span = numbers[0] if len(numbers) == 1 else f"{numbers[0]} … {numbers[-1]}"
             self.stdout.write(_("Numbers: %(span)s") % {"span": span})
+        if answer["emailed"]:
+            self.stdout.write(_("%(emailed)s emailed to customers who chose invoices by email.") % answer)
         for failure in answer["failed"]:
             self.stdout.write(_("  %(invoice)s: %(message)s") % failure)
