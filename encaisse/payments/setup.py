@@ -26,7 +26,7 @@ from encaisse.core.errors import DomainError
 from encaisse.parties.models import Customer
 
 from .methods import consent_text
-from .models import AttemptKind, AttemptStatus, PaymentAttempt, ProviderAccount
+from .models import AttemptKind, AttemptStatus, PaymentAttempt, ProviderAccount, SavedMethod
 from .online import open_hosted_page
 from .providers import adapter_for
 from .providers.base import Capability, PaymentProvider, SetupRequest
@@ -62,9 +62,12 @@ def start_method_setup(*, customer: Customer, account: ProviderAccount, consent:
     if attempt.status not in (S.QUEUED, S.SENDING, S.UNKNOWN):
         return attempt, (attempt.response.get("redirect_url") if attempt.status == S.PENDING else None) or url
     adapter = adapter_for(account)
+    # The provider's customer of the cards already kept here, so all of one customer's cards sit together.
+    known = (SavedMethod.objects.filter(customer=customer, provider_account=account).exclude(customer_token="")
+             .order_by("-created_at").values_list("customer_token", flat=True).first())
     request = SetupRequest(
         attempt_id=str(attempt.pk), idempotency_key=attempt.idempotency_key, currency=attempt.currency,
-        payer_email=customer.email or "", return_url=url,
+        payer_email=customer.email or "", return_url=url, customer_token=known or None,
         cancel_url=(cancel_url or return_url).replace("{attempt_id}", str(attempt.pk)),
         notify_url=notify_url or f"/hooks/{account.code}/", locale=locale)
     session = open_hosted_page(attempt, lambda: adapter.start_setup(request))  # type: ignore[attr-defined]

@@ -181,3 +181,14 @@ def test_the_stripe_return_page_alone_records_the_card(customer, fake_stripe, st
 
     assert online.refresh_attempt(attempt).status == "succeeded"
     assert SavedMethod.objects.get().last4 == "4242"
+
+
+def test_a_second_card_on_stripe_belongs_to_the_same_stripe_customer(customer, fake_stripe, stripe_account):
+    first, _url = open_setup(customer, stripe_account)
+    fake_stripe.complete_setup(first.provider_reference)
+    online.refresh_attempt(first)
+
+    second, _url = open_setup(customer, stripe_account, key="form-2")
+
+    assert fake_stripe.objects[second.provider_reference]["customer"] == SavedMethod.objects.get().customer_token
+    assert [o.get("object") for o in fake_stripe.objects.values()].count("customer") == 1

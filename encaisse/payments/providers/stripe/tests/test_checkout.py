@@ -3,7 +3,7 @@
 import pytest
 
 from encaisse.core.money import Money
-from encaisse.payments.providers.base import CheckoutRequest, Outcome, RefundRequest, SetupRequest
+from encaisse.payments.providers.base import Capability, CheckoutRequest, Outcome, RefundRequest, SetupRequest
 from encaisse.payments.providers.stripe import CheckoutUnavailable
 
 
@@ -240,3 +240,40 @@ def test_a_refund_lost_to_a_timeout_is_unknown_and_fetch_by_reference_reads_it(p
     fetched = provider.fetch(idempotency_key="refund-key", provider_reference=replayed.provider_reference)
     assert fetched.outcome is Outcome.SUCCEEDED
     assert fetched.amount == Money(1_000, "EUR")
+
+
+def _setup(key="save-key"):
+    return SetupRequest(
+        attempt_id="attempt-save",
+        idempotency_key=key,
+        currency="EUR",
+        payer_email="payer@example.org",
+        return_url="https://pay.example.org/saved",
+        cancel_url="https://pay.example.org/cancel",
+        notify_url="https://pay.example.org/hooks/stripe/",
+    )
+
+
+def test_stripe_declares_it_can_keep_a_card_without_a_payment(provider):
+    assert Capability.SETUP_WITHOUT_PAYMENT in provider.capabilities
+
+
+def test_the_same_setup_twice_opens_one_session_for_one_customer(provider, fake_stripe):
+    first = provider.start_setup(_setup())
+    second = provider.start_setup(_setup())
+
+    assert second.provider_reference == first.provider_reference
+    kinds = [o.get("object") for o in fake_stripe.objects.values()]
+    assert (kinds.count("customer"), kinds.count("checkout.session")) == (1, 1)
+
+
+def test_a_setup_session_still_open_is_pending_and_the_setup_intent_can_be_asked_directly(provider, fake_stripe):
+    session = provider.start_setup(_setup())
+    assert provider.fetch(idempotency_key="save-key", provider_reference=session.provider_reference).outcome is (
+        Outcome.PENDING
+    )
+    setup_intent = fake_stripe.complete_setup(session.provider_reference)["data"]["object"]["id"]
+
+    result = provider.fetch(idempotency_key="save-key", provider_reference=setup_intent)
+
+    assert (result.outcome, result.saved_method.last4, result.amount) == (Outcome.SUCCEEDED, "4242", None)
