@@ -92,7 +92,7 @@ def _announce(request: HttpRequest, refund: PaymentAttempt) -> None:
 def attempt_refund(request: HttpRequest, attempt_id: str) -> HttpResponse:
     attempt = get_object_or_404(
         scoped(PaymentAttempt.objects.select_related("customer__organisation", "provider_account"), request.user)
-        .exclude(kind=AttemptKind.REFUND), pk=attempt_id)
+        .filter(kind__in=[AttemptKind.CHECKOUT, AttemptKind.CHARGE]), pk=attempt_id)  # what moved money in
     customer = attempt.customer
     left = refundable(attempt)
     form = RefundForm(request.POST or None, initial={"amount": left.to_decimal(), "token": uuid.uuid4().hex})

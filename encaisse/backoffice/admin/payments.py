@@ -231,7 +231,8 @@ class PaymentAttemptAdmin(ReadOnlyAdmin):
         items = items_paid_by(attempt)
         invoices = {invoice.receivable_line_id: invoice
                     for invoice in Invoice.objects.filter(receivable_line_id__in=[item.line.pk for item in items])}
-        refundable = attempt.kind != AttemptKind.REFUND and attempt.status == AttemptStatus.SUCCEEDED
+        moved_money_in = attempt.kind in (AttemptKind.CHECKOUT, AttemptKind.CHARGE)  # not refunds, not card setups
+        refundable = moved_money_in and attempt.status == AttemptStatus.SUCCEEDED
         context = {
             **(extra_context or {}),
             "paid_items": [(item, invoices.get(item.line.pk)) for item in items],

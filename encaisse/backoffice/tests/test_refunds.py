@@ -145,3 +145,20 @@ def test_staff_cannot_pay_back_another_organisations_advance(staff, other_custom
     assert staff.get(url).status_code == 404
     assert staff.post(url, advance_form("t1")).status_code == 404
     assert AdvanceRefund.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_card_kept_without_paying_offers_no_refund(staff, customer, org):
+    from encaisse.payments import online
+    from encaisse.payments.providers.sandbox.tests.helpers import sandbox_account
+    from encaisse.payments.tests.test_setup import enter_card, open_setup
+
+    attempt, _url = open_setup(customer, sandbox_account(org))
+    enter_card(attempt)
+    attempt = online.refresh_attempt(attempt)
+    assert attempt.status == "succeeded"
+
+    page = staff.get(reverse("admin:payments_paymentattempt_change", args=[attempt.pk])).content.decode()
+
+    assert reverse("staff:attempt_refund", args=[attempt.pk]) not in page
+    assert staff.get(reverse("staff:attempt_refund", args=[attempt.pk])).status_code == 404
