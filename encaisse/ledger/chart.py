@@ -11,6 +11,7 @@ DEFAULT_ACCOUNTS = [
     ("4191", _("Customer deposits on orders"), Account.Kind.DEPOSITS),
     ("512", _("Bank"), Account.Kind.BANK),
     ("5112", _("Cheques to deposit"), Account.Kind.CHEQUES),
+    ("5113", _("Direct debits being collected"), Account.Kind.DIRECT_DEBITS),
     ("53", _("Cash"), Account.Kind.CASH),
     ("467", _("Payment provider clearing"), Account.Kind.CLEARING),
     ("706", _("Services sold"), Account.Kind.REVENUE),

@@ -23,6 +23,7 @@ class Account(models.Model):
         DEPOSITS = "deposits", _("Customer deposits on orders")
         BANK = "bank", _("Bank")
         CHEQUES = "cheques", _("Cheques to deposit")
+        DIRECT_DEBITS = "direct_debits", _("Direct debits being collected")
         CASH = "cash", _("Cash")
         CLEARING = "clearing", _("Provider clearing")
         REVENUE = "revenue", _("Revenue")
@@ -223,6 +224,10 @@ class Settlement(AppendOnlyModel):
     amount_minor = models.BigIntegerField(_("amount"))
     currency = models.CharField(max_length=3)
     idempotency_key = models.CharField(max_length=120)
+    # Délettrage: a settlement is undone by a second one, negative, naming it (a direct debit returned by the
+    # bank reopens the invoice it had paid). Sums of settlements stay right without any other rule.
+    reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="reversed_by")
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -232,7 +237,8 @@ class Settlement(AppendOnlyModel):
         verbose_name = _("settlement")
         verbose_name_plural = _("settlements")
         constraints = [
-            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="settlement_positive"),
+            models.CheckConstraint(condition=Q(amount_minor__gt=0, reverses__isnull=True)
+                                   | Q(amount_minor__lt=0, reverses__isnull=False), name="settlement_positive"),
             models.UniqueConstraint(fields=["organisation", "idempotency_key"], name="settlement_key_unique"),
         ]
 

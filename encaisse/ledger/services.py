@@ -304,6 +304,34 @@ def settle(
 
 
 @transaction.atomic
+def unsettle(*, settlement: Settlement, idempotency_key: str, by: Any = None) -> Settlement:
+    """Undo a settlement (délettrage) with a negative one naming it; both lines are open again by its amount.
+
+    Used when the money that settled a debit did not arrive after all (a
+    direct debit rejected or returned by the bank): the invoice is owed
+    again, and the reversing entry's own line is then settled against the
+    payment's. Settlements stay append-only. Undoing one twice returns the
+    first undoing (the one-to-one link is unique), as does the same key.
+    """
+    lines = list(EntryLine.objects.select_for_update()
+                 .filter(pk__in=sorted({settlement.debit_line_id, settlement.credit_line_id})).order_by("pk"))
+    assert lines, "the settled lines exist"
+    if existing := Settlement.objects.filter(organisation_id=settlement.organisation_id,
+                                             idempotency_key=idempotency_key).first():
+        return existing
+    if existing := Settlement.objects.filter(reverses=settlement).first():
+        return existing
+    if settlement.reverses_id is not None or settlement.amount_minor <= 0:
+        raise SettlementRefused(reason="only a settlement can be undone, not an undoing")
+    return Settlement.objects.create(
+        organisation_id=settlement.organisation_id, debit_line_id=settlement.debit_line_id,
+        credit_line_id=settlement.credit_line_id, amount_minor=-settlement.amount_minor,
+        currency=settlement.currency, idempotency_key=idempotency_key, reverses=settlement,
+        created_by=by if getattr(by, "is_authenticated", False) else None,
+    )
+
+
+@transaction.atomic
 def close_period(*, organisation: Organisation, month: date, by: Any = None) -> Period:
     """Close the month holding `month`: from now on no entry may be dated in it."""
     period = ensure_fiscal_year(organisation=organisation, day=month)

@@ -119,6 +119,13 @@ def _verify_settlements(organisation: Organisation, report: VerifyReport) -> Non
     for line in [*over_debit, *over_credit]:
         report.problems.append(Problem("over_settled", f"line {line.pk} is settled beyond its amount",
                                        line.entry_id))
+    negative = (EntryLine.objects.filter(organisation=organisation)
+                .annotate(s=Sum("settled_as_debit__amount_minor")).filter(s__lt=0))
+    mismatched = Settlement.objects.filter(organisation=organisation, reverses__isnull=False).exclude(
+        debit_line_id=F("reverses__debit_line_id"), credit_line_id=F("reverses__credit_line_id"),
+        amount_minor=-F("reverses__amount_minor"))
+    if negative.exists() or mismatched.exists():
+        report.problems.append(Problem("bad_unsettlement", "a settlement is undone by more than it settled"))
     if Settlement.objects.filter(organisation=organisation).exclude(
             debit_line__account_id=F("credit_line__account_id")).exists():
         report.problems.append(Problem("cross_account_settlement", "a settlement joins two different accounts"))
