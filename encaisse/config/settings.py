@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "encaisse.payments",
     "encaisse.sepa",
     "encaisse.usage",
+    "encaisse.collection",
     "encaisse.onboarding",
     "encaisse.api",
     "encaisse.portal",
