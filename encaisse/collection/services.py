@@ -1,21 +1,173 @@
-"""Running automatic collection. (Interface fixed by the integrator; bodies written by the collection work.)"""
+"""Running automatic collection: each due invoice charged on its saved card or put in a direct-debit batch.
+
+**Candidates.** `run_collection(organisation, on)` takes the organisation's
+POSTED invoices with something still due on their receivable line (derived
+from the ledger: the line minus its settlements, one query for all of them;
+see selectors.invoices_due) whose policy (`policy_for`: the invoice type's,
+else the organisation's default, else the built-in default, unsaved) is
+active and whose collection day has come. The collection day is the due date
+(or the issue date plus `days_after_issue`). A card is charged once that day
+≤ `on`; a direct debit is scheduled as soon as that day ≤ `on` +
+`prenotification_days`, so its pre-notification goes out before the debit
+(the debit's collection date is never before the collection day: the SEPA
+calendar, sepa.debits, decides it). Collections waiting for a retry whose
+`next_try_on` ≤ `on` are tried again. Invoices whose collection already used
+every try (FAILED) are not collected automatically again: the pay link went
+to the customer and people take over.
+
+**Skips**, each kept as a RunItem with its SkipReason: no usable method
+(`sepa.preferences.collection_method_for`), a method the policy does not
+allow, an amount below the policy's minimum, a collection already open for
+the invoice (IN_PROGRESS; also what a second worker gets when it loses the
+race on the one-open-collection-per-line index), a lapsed or revoked mandate
+(MANDATE_LAPSED), no active direct-debit bank account (NO_BANK_ACCOUNT).
+CUSTOMER_BLOCKED and DISPUTED are not produced yet: there is no credit or
+dispute model; they wait in the enum for the issue that brings them.
+
+**Card.** Claim, call, apply: the Collection (IN_FLIGHT, try n) is committed
+first, then `payments.methods.charge_saved_method` is called outside any
+transaction with the key `collection:<pk>:try:<n>`, then the answer is
+recorded with a conditional update (only if the collection is still at that
+try, in flight). SUCCEEDED → COLLECTED; DECLINED (or not processed) → RETRY
+on the first decline's day + `card_retry_days[n-1]` while tries <
+`max_card_attempts` and a retry day is left, else FAILED and the failure
+actions; PENDING or unknown → stays IN_FLIGHT. Every run starts by taking up
+the card collections left in flight: an attempt still queued, sending or
+unknown (a run killed between the provider call and the recording) is sent
+again through charge_saved_method under the SAME key, so the provider replays
+its first answer — one charge; a settled attempt's status is recorded. A
+second worker doing this at the same moment is harmless for the same reason.
+
+**Direct debit.** The Collection (DIRECT_DEBIT) and
+`sepa.debits.schedule_direct_debit` are written in one transaction: BATCHED.
+The collection follows its debit at the start of every run (settled →
+COLLECTED, cancelled → CANCELLED); rejects and returns come through
+`handle_r_transactions`.
+
+**Failure actions**, when every try failed: the pay link emailed to the
+customer (template `collection_failed`), and — since no dunning or credit
+module exists yet — the audit events "reminders_requested" and
+"credit_block_requested" on the customer, for that work to read.
+
+**Dry run** writes nothing at all: the returned run is unsaved and its
+`item_list` holds unsaved RunItems saying what would be done (outcome
+CHARGED or BATCHED with a "dry run" message, or the skip). A real run
+saves its items too; `item_list` has them in both cases, in the same order.
+
+**Shards**: `shard=(k, n)` takes only customers whose id % n == k.
+
+**Errors**: an unexpected exception stops the run, marks it FAILED with the
+error and returns it; what was committed before stays consistent, since each
+invoice's claim, call and recording are their own steps.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Sequence
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
-from encaisse.invoicing.models import Invoice
-from encaisse.parties.models import Organisation
-from encaisse.sepa.models import RTransaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from .models import CollectionPolicy, CollectionRun
+from encaisse.core.audit import record_event
+from encaisse.core.errors import DomainError
+from encaisse.core.money import Money
+from encaisse.invoicing.models import Invoice
+from encaisse.ledger.models import Account, Journal
+from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entry
+from encaisse.notifications.defaults import default_template
+from encaisse.notifications.models import OutboxMessage
+from encaisse.notifications.services import queue_email
+from encaisse.parties.models import Customer, Organisation
+from encaisse.payments.errors import PaymentRefused
+from encaisse.payments.methods import charge_saved_method
+from encaisse.payments.models import AttemptStatus, PaymentAttempt, SavedMethod
+from encaisse.payments.paylinks import pay_url
+from encaisse.sepa.debits import schedule_direct_debit
+from encaisse.sepa.models import DirectDebit, Mandate, RTransaction
+from encaisse.sepa.preferences import CollectionMethod, collection_method_for, current_mandate
+from encaisse.sepa.reasons import reason as reason_of
+
+from . import selectors
+from .models import Collection, CollectionPolicy, CollectionRun, Method, Outcome, RunItem, SkipReason
+
+logger = logging.getLogger(__name__)
+
+S = Collection.Status
+A = AttemptStatus
+RESEND = {A.QUEUED, A.SENDING, A.UNKNOWN}
+ITEM_BATCH = 500
+FAILED_TEMPLATE = "collection_failed"
 
 
 def policy_for(invoice: Invoice) -> CollectionPolicy:
     """The invoice type's policy, else the organisation's default, else the built-in default (not saved)."""
-    raise NotImplementedError
+    rows = {p.invoice_type_id: p for p in CollectionPolicy.objects.filter(organisation_id=invoice.organisation_id)}
+    policy = rows.get(invoice.invoice_type_id) or rows.get(None)
+    return policy or CollectionPolicy(organisation=invoice.organisation)
+
+
+def collection_day(invoice: Invoice, policy: CollectionPolicy) -> date | None:
+    """The day the policy collects `invoice`: its due date, or its issue date plus the policy's days."""
+    if policy.start == CollectionPolicy.Start.AFTER_ISSUE and invoice.issued_on:
+        return invoice.issued_on + timedelta(days=policy.days_after_issue)
+    return invoice.due_on or invoice.issued_on
+
+
+def card_key(collection: Collection) -> str:
+    return f"collection:{collection.pk}:try:{collection.tries}"
+
+
+@dataclass
+class _Run:
+    """One run's state: what it read once (policies, bank account, methods) and the items it writes."""
+
+    run: CollectionRun
+    on: date
+    by: Any
+    dry_run: bool
+    default_policy: CollectionPolicy
+    type_policies: dict[int, CollectionPolicy]
+    creditor_account: Any
+    methods: dict[int, CollectionMethod] = field(default_factory=dict)
+    taken_up: set[int] = field(default_factory=set)  # lines already listed by _take_up_in_flight
+    pending: list[RunItem] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+    def policy(self, invoice: Invoice) -> CollectionPolicy:
+        return self.type_policies.get(invoice.invoice_type_id, self.default_policy)
+
+    def method(self, customer: Customer) -> CollectionMethod:
+        if customer.pk not in self.methods:
+            self.methods[customer.pk] = collection_method_for(customer)
+        return self.methods[customer.pk]
+
+    def item(self, invoice: Invoice, due: Money, outcome: str, *, method: str = "", reason: str = "",
+             collection: Collection | None = None, attempt: PaymentAttempt | None = None,
+             direct_debit: DirectDebit | None = None, code: str = "", message: str = "") -> RunItem:
+        item = RunItem(run=self.run, invoice=invoice, customer_id=invoice.party_id, collection=collection,
+                       amount_minor=due.minor, currency=due.currency, method=method, outcome=outcome,
+                       reason=reason, code=(code or "")[:64], message=str(message or "")[:300], attempt=attempt,
+                       direct_debit=direct_debit)
+        item.invoice = invoice
+        self.run.item_list.append(item)
+        self.counts[outcome] += 1
+        if not self.dry_run:
+            self.pending.append(item)
+            if len(self.pending) >= ITEM_BATCH:
+                self.flush()
+        return item
+
+    def flush(self) -> None:
+        if self.pending and not self.dry_run:
+            RunItem.objects.bulk_create(self.pending)
+            self.pending = []
 
 
 def run_collection(*, organisation: Organisation, on: date, dry_run: bool = False,
@@ -24,9 +176,358 @@ def run_collection(*, organisation: Organisation, on: date, dry_run: bool = Fals
     """Collect every due invoice of `organisation` on `on`; the run lists each invoice considered and its result.
 
     `shard=(k, n)` takes only customers with id % n == k, so several workers can share a run's work."""
-    raise NotImplementedError
+    if shard is not None and not (shard[1] > 0 and 0 <= shard[0] < shard[1]):
+        raise ValueError(f"shard {shard!r}: k must be in [0, n)")
+    user = by if getattr(by, "pk", None) else None
+    run = CollectionRun(organisation=organisation, run_on=on, dry_run=dry_run, trigger=trigger, started_by=user)
+    run.item_list = []
+    if not dry_run:
+        run.save(force_insert=True)
+    default, per_type = selectors.policies(organisation)
+    state = _Run(run=run, on=on, by=user, dry_run=dry_run, default_policy=default, type_policies=per_type,
+                 creditor_account=selectors.active_creditor_account(organisation))
+    try:
+        if not dry_run:
+            _take_up_in_flight(state, organisation, shard)
+        _collect_due(state, organisation, shard)
+        run.status = CollectionRun.Status.DONE
+    except Exception as error:  # the run is kept, stopped, with its error; what was committed stays
+        logger.exception("collection run %s of %s stopped", run.pk, organisation.slug)
+        run.status = CollectionRun.Status.FAILED
+        run.error = f"{type(error).__name__}: {error}"
+    state.flush()
+    run.counts = dict(state.counts)
+    run.finished_at = timezone.now()
+    if not dry_run:
+        run.save(update_fields=["status", "error", "counts", "finished_at"])
+    return run
+
+
+# --- taking up what earlier runs left --------------------------------------------------------------------------
+
+
+def _take_up_in_flight(state: _Run, organisation: Organisation, shard: tuple[int, int] | None) -> None:
+    """Card collections left in flight are sent again (same key) or recorded; debits' collections follow them."""
+    in_flight = (selectors.open_collections(organisation, shard=shard).filter(status=S.IN_FLIGHT)
+                 .select_related("invoice__party", "invoice__invoice_type", "direct_debit").order_by("pk"))
+    for collection in in_flight:
+        if collection.method == Method.DIRECT_DEBIT:
+            _follow_debit(collection)
+            continue
+        attempt = PaymentAttempt.objects.filter(idempotency_key=card_key(collection)).first()
+        invoice = collection.invoice
+        due = Money(attempt.amount_minor if attempt else 0, organisation.currency)
+        state.taken_up.add(collection.line_id)
+        if attempt is not None and attempt.status not in RESEND:
+            _record_card(state, collection, attempt, due)
+            continue
+        card = attempt.saved_method if attempt is not None else state.method(invoice.party).card
+        if attempt is None:
+            due = Money(_due_minor(invoice), organisation.currency)
+        if card is None or due.minor <= 0:
+            _cancel(collection, _("nothing left to charge, or no card to charge it on"))
+            state.taken_up.discard(collection.line_id)  # collected afresh below if still due
+            continue
+        _charge(state, collection, card, due)
+
+
+def _due_minor(invoice: Invoice) -> int:
+    return selectors.invoices_due(invoice.organisation).filter(pk=invoice.pk).values_list(
+        "due_minor", flat=True).first() or 0
+
+
+def _follow_debit(collection: Collection) -> None:
+    debit = collection.direct_debit
+    if debit is None:
+        return
+    if debit.status == DirectDebit.Status.SETTLED:
+        Collection.objects.filter(pk=collection.pk, status=S.IN_FLIGHT, direct_debit=debit).update(
+            status=S.COLLECTED, updated_at=timezone.now())
+    elif debit.status == DirectDebit.Status.CANCELLED:
+        _cancel(collection, _("the direct debit was cancelled"))
+
+
+def _cancel(collection: Collection, why: str) -> None:
+    Collection.objects.filter(pk=collection.pk, status__in=Collection.OPEN, tries=collection.tries).update(
+        status=S.CANCELLED, reason=why[:200], next_try_on=None, updated_at=timezone.now())
+
+
+# --- the due invoices --------------------------------------------------------------------------------------------
+
+
+def _collect_due(state: _Run, organisation: Organisation, shard: tuple[int, int] | None) -> None:
+    open_by_line = {c.line_id: c for c in selectors.open_collections(organisation, shard=shard)}
+    failed = selectors.failed_lines(organisation, shard=shard)
+    seen_retries: set[int] = set()
+    for invoice in selectors.invoices_due(organisation, shard=shard).iterator(chunk_size=2000):
+        policy = state.policy(invoice)
+        day = collection_day(invoice, policy)
+        line_id = invoice.receivable_line_id
+        if not policy.active or day is None or line_id in failed or line_id in state.taken_up:
+            continue
+        customer = invoice.party
+        kind = customer.collect_by
+        horizon = state.on + timedelta(days=policy.prenotification_days) if kind == Method.DIRECT_DEBIT else state.on
+        open_one = open_by_line.get(invoice.receivable_line_id)
+        retry_due = (open_one is not None and open_one.status == S.RETRY and open_one.next_try_on is not None
+                     and open_one.next_try_on <= state.on)
+        if day > horizon and not retry_due:
+            continue
+        due = Money(invoice.due_minor, invoice.currency)
+        if retry_due:
+            seen_retries.add(open_one.pk)
+            _retry_card(state, open_one, invoice, due, policy)
+        elif open_one is not None:
+            state.item(invoice, due, Outcome.SKIPPED, method=open_one.method, reason=SkipReason.IN_PROGRESS,
+                       collection=open_one if not state.dry_run else None)
+        else:
+            _collect_one(state, invoice, due, policy)
+    if not state.dry_run:  # retries whose invoice was paid meanwhile: nothing left to collect
+        for collection in open_by_line.values():
+            if collection.status == S.RETRY and collection.pk not in seen_retries and collection.next_try_on \
+                    and collection.next_try_on <= state.on:
+                _cancel(collection, _("nothing left to collect"))
+
+
+def _why_not(state: _Run, invoice: Invoice, due: Money, policy: CollectionPolicy,
+             method: CollectionMethod) -> tuple[str, str, str]:
+    """(method, skip reason, message) when `invoice` cannot be collected now; reason "" when it can."""
+    kind = method.kind
+    name = kind if kind in Method.values else ""
+    if (kind == Method.CARD and not policy.use_cards) or (kind == Method.DIRECT_DEBIT
+                                                          and not policy.use_direct_debit):
+        return name, SkipReason.METHOD_NOT_ALLOWED, ""
+    if due < policy.minimum_amount:
+        return name, SkipReason.BELOW_MINIMUM, _("minimum %(minimum)s") % {"minimum": policy.minimum_amount}
+    if not method.usable:
+        if kind == Method.DIRECT_DEBIT and method.mandate is None and Mandate.objects.filter(
+                customer_id=invoice.party_id, status__in=[Mandate.Status.LAPSED, Mandate.Status.REVOKED]).exists():
+            return name, SkipReason.MANDATE_LAPSED, method.reason
+        return name, SkipReason.NO_METHOD, method.reason
+    if kind == Method.DIRECT_DEBIT and state.creditor_account is None:
+        return name, SkipReason.NO_BANK_ACCOUNT, ""
+    return name, "", ""
+
+
+def _collect_one(state: _Run, invoice: Invoice, due: Money, policy: CollectionPolicy) -> None:
+    method = state.method(invoice.party)
+    name, skip, message = _why_not(state, invoice, due, policy, method)
+    if skip:
+        state.item(invoice, due, Outcome.SKIPPED, method=name, reason=skip, message=message)
+        return
+    if method.kind == Method.CARD:
+        if state.dry_run:
+            state.item(invoice, due, Outcome.CHARGED, method=name, message=_("dry run: would be charged"))
+            return
+        try:
+            with transaction.atomic():
+                collection = Collection.objects.create(
+                    organisation_id=invoice.organisation_id, invoice=invoice, line_id=invoice.receivable_line_id,
+                    customer_id=invoice.party_id, method=Method.CARD, status=S.IN_FLIGHT, tries=1)
+        except IntegrityError:  # another worker opened it a moment ago
+            state.item(invoice, due, Outcome.SKIPPED, method=name, reason=SkipReason.IN_PROGRESS)
+            return
+        collection.invoice = invoice
+        _charge(state, collection, method.card, due)
+        return
+    _batch(state, invoice, due, policy, method.mandate)
+
+
+def _batch(state: _Run, invoice: Invoice, due: Money, policy: CollectionPolicy, mandate: Mandate) -> None:
+    if state.dry_run:
+        state.item(invoice, due, Outcome.BATCHED, method=Method.DIRECT_DEBIT,
+                   message=_("dry run: would be added to a direct-debit batch"))
+        return
+    try:
+        with transaction.atomic():
+            collection = Collection.objects.create(
+                organisation_id=invoice.organisation_id, invoice=invoice, line_id=invoice.receivable_line_id,
+                customer_id=invoice.party_id, method=Method.DIRECT_DEBIT, status=S.IN_FLIGHT, tries=1)
+            debit = schedule_direct_debit(
+                mandate=mandate, invoice=invoice, line=invoice.receivable_line, amount=due,
+                due_on=collection_day(invoice, policy), today=state.on,
+                prenotification_days=policy.prenotification_days, key=card_key(collection), by=state.by)
+            collection.direct_debit = debit
+            collection.save(update_fields=["direct_debit", "updated_at"])
+    except IntegrityError:  # a collection or a debit of this line is open already (another worker's)
+        state.item(invoice, due, Outcome.SKIPPED, method=Method.DIRECT_DEBIT, reason=SkipReason.IN_PROGRESS)
+        return
+    except DomainError as error:
+        state.item(invoice, due, Outcome.SKIPPED, method=Method.DIRECT_DEBIT, reason=SkipReason.NO_METHOD,
+                   message=str(error.message))
+        return
+    state.item(invoice, due, Outcome.BATCHED, method=Method.DIRECT_DEBIT, collection=collection, direct_debit=debit)
+
+
+# --- cards ---------------------------------------------------------------------------------------------------------
+
+
+def _retry_card(state: _Run, collection: Collection, invoice: Invoice, due: Money, policy: CollectionPolicy) -> None:
+    method = state.method(invoice.party)
+    _name, skip, message = _why_not(state, invoice, due, policy, method)
+    if not skip and method.kind != Method.CARD:
+        skip, message = SkipReason.NO_METHOD, _("the customer is no longer collected by card")
+    if skip:  # the collection keeps waiting: the customer may add a card before the next run
+        state.item(invoice, due, Outcome.SKIPPED, method=Method.CARD, reason=skip, message=message,
+                   collection=None if state.dry_run else collection)
+        return
+    if state.dry_run:
+        state.item(invoice, due, Outcome.CHARGED, method=Method.CARD, message=_("dry run: would be charged again"))
+        return
+    claimed = Collection.objects.filter(pk=collection.pk, status=S.RETRY, tries=collection.tries).update(
+        status=S.IN_FLIGHT, tries=F("tries") + 1, updated_at=timezone.now())
+    if not claimed:  # another worker took this retry
+        state.item(invoice, due, Outcome.SKIPPED, method=Method.CARD, reason=SkipReason.IN_PROGRESS)
+        return
+    collection.refresh_from_db()
+    collection.invoice = invoice
+    _charge(state, collection, method.card, due)
+
+
+def _charge(state: _Run, collection: Collection, card: SavedMethod, due: Money) -> None:
+    """Call the provider (outside any transaction) under the collection's key for this try, then record."""
+    invoice = collection.invoice
+    try:
+        attempt = charge_saved_method(method=card, amount=due, line_ids=[collection.line_id],
+                                      key=card_key(collection), by=state.by)
+    except PaymentRefused as error:  # nothing was sent: the method or the items cannot be charged now
+        _cancel(collection, str(error.message))
+        state.item(invoice, due, Outcome.SKIPPED, method=Method.CARD, reason=SkipReason.NO_METHOD,
+                   collection=collection, message=str(error.message))
+        return
+    _record_card(state, collection, attempt, due)
+
+
+def _record_card(state: _Run, collection: Collection, attempt: PaymentAttempt, due: Money) -> None:
+    """Apply an attempt's status to its collection, once (only while the collection is still at that try)."""
+    policy = state.policy(collection.invoice)
+    outcome = {A.SUCCEEDED: Outcome.CHARGED, A.PENDING: Outcome.PENDING,
+               A.DECLINED: Outcome.DECLINED, A.NOT_PROCESSED: Outcome.DECLINED}.get(attempt.status, Outcome.UNKNOWN)
+    with transaction.atomic():
+        locked = Collection.objects.select_for_update().filter(pk=collection.pk, status=S.IN_FLIGHT,
+                                                               tries=collection.tries).first()
+        if locked is not None:
+            locked.attempt = attempt
+            if outcome == Outcome.CHARGED:
+                locked.status = S.COLLECTED
+            elif outcome == Outcome.DECLINED:
+                next_try = _next_try(locked, policy, state.on)
+                if next_try is None:
+                    locked.status, locked.next_try_on = S.FAILED, None
+                    locked.reason = (attempt.message or attempt.decline_code or "")[:200]
+                    outcome = Outcome.FAILED
+                else:
+                    locked.status, locked.next_try_on = S.RETRY, next_try
+            locked.save()
+            if locked.status == S.FAILED:
+                _failure_actions(locked, policy, by=state.by)
+            collection = locked
+        elif outcome == Outcome.DECLINED and Collection.objects.filter(pk=collection.pk, status=S.FAILED).exists():
+            outcome = Outcome.FAILED
+    state.item(collection.invoice, due, outcome, method=Method.CARD, collection=collection, attempt=attempt,
+               code=attempt.decline_code, message=attempt.message)
+
+
+def _next_try(collection: Collection, policy: CollectionPolicy, on: date) -> date | None:
+    """The day of the next try after a decline of try n, counted from the first decline; None when none is left."""
+    n = collection.tries
+    days = list(policy.card_retry_days or [])
+    if n >= policy.max_card_attempts or n > len(days):
+        return None
+    # The try just declined was scheduled first_decline + days[n - 2]: the anchor comes back from it.
+    first_decline = on if n == 1 else (collection.next_try_on or on) - timedelta(days=int(days[n - 2]))
+    return max(first_decline + timedelta(days=int(days[n - 1])), on + timedelta(days=1))
+
+
+# --- when every try failed -------------------------------------------------------------------------------------
+
+
+def _failure_template() -> str:
+    # The SEPA work adds `collection_failed` to notifications.defaults; until then the invoice email carries the link.
+    return FAILED_TEMPLATE if default_template(FAILED_TEMPLATE, "en") else "invoice_issued"
+
+
+def _failure_actions(collection: Collection, policy: CollectionPolicy, *, by: Any) -> None:
+    """In the caller's transaction: the pay link to the customer, and what dunning and credit will act upon."""
+    invoice = Invoice.objects.select_related("party", "organisation").get(pk=collection.invoice_id)
+    customer = invoice.party
+    due = Money(_due_minor(invoice), invoice.currency)
+    data = {"invoice": invoice.number, "collection": collection.pk}
+    if policy.send_pay_link_on_failure and customer.email and due.minor > 0:
+        key = f"collection:{collection.pk}:failed"
+        if not OutboxMessage.objects.filter(organisation=invoice.organisation, idempotency_key=key).exists():
+            url = pay_url(organisation_id=invoice.organisation_id, line_id=collection.line_id, due=due)
+            queue_email(organisation=invoice.organisation, template_code=_failure_template(), to=customer.email,
+                        context={"invoice_number": invoice.number, "amount": due, "due_date": invoice.due_on,
+                                 "customer_name": customer.name, "pay_url": url or "",
+                                 "reason": collection.reason},
+                        language=customer.language or None, related=invoice, idempotency_key=key)
+    # No dunning or credit module yet: these events are the request, for them to act upon when they exist.
+    if policy.start_reminders_on_failure:
+        record_event(customer, "reminders_requested", by=by, data=data)
+    if policy.block_credit_on_failure:
+        record_event(customer, "credit_block_requested", by=by, data=data)
+    record_event(collection, "collection_failed", by=by, data=data)
+
+
+# --- the bank's rejects and returns ------------------------------------------------------------------------------
 
 
 def handle_r_transactions(rtransactions: Sequence[RTransaction], *, by: Any = None) -> None:
-    """What the policy says after a reject or return: re-present (AM04), re-bill the fee, or fail the collection."""
-    raise NotImplementedError
+    """What the policy says after a reject or return: re-present (AM04), re-bill the fee, or fail the collection.
+
+    Once per R-transaction whatever the number of calls: the re-presentation
+    is keyed by the collection's next try (the same debit comes back), the
+    collection moves only while its last debit is the returned one, and the
+    re-billing entry has its own idempotency key.
+    """
+    user = by if getattr(by, "pk", None) else None
+    for rtx in rtransactions:
+        with transaction.atomic():
+            _handle_one(rtx, by=user)
+
+
+def _handle_one(rtx: RTransaction, *, by: Any) -> None:
+    debit = DirectDebit.objects.select_related("invoice", "mandate", "customer").get(pk=rtx.direct_debit_id)
+    collection = Collection.objects.select_for_update().filter(direct_debit=debit).first()
+    invoice = debit.invoice
+    policy = policy_for(invoice) if invoice is not None else CollectionPolicy(organisation=rtx.organisation)
+    if policy.rebill_bank_fee and rtx.fee_minor > 0:
+        _rebill_fee(rtx, debit, by=by)
+    if collection is None or collection.status in (S.FAILED, S.CANCELLED):
+        return
+    already_represented = debit.represents_id is not None or debit.representations.exists()
+    if reason_of(rtx.reason_code).represent and policy.represent_insufficient_funds and not already_represented:
+        mandate = current_mandate(debit.customer)
+        if mandate is not None:
+            collection.tries += 1
+            again = schedule_direct_debit(
+                mandate=mandate, invoice=invoice, line=debit.line, amount=debit.amount,
+                due_on=max(rtx.booked_on, debit.collection_date), today=max(rtx.booked_on, timezone.localdate()),
+                prenotification_days=policy.prenotification_days, key=card_key(collection), represents=debit,
+                by=by)
+            collection.status, collection.direct_debit = S.IN_FLIGHT, again
+            collection.reason = str(reason_of(rtx.reason_code).label)[:200]
+            collection.save()
+            return
+    collection.status = S.FAILED
+    collection.reason = f"{rtx.reason_code} {reason_of(rtx.reason_code).label}"[:200]
+    collection.save()
+    _failure_actions(collection, policy, by=by)
+
+
+def _rebill_fee(rtx: RTransaction, debit: DirectDebit, *, by: Any) -> None:
+    """The bank's fee for the returned debit, owed by the customer now (411 / 627)."""
+    org = rtx.organisation
+    fee = Money(rtx.fee_minor, rtx.currency)
+    fees = Account.objects.get(organisation=org, code="627")
+    label = _("Bank fee for returned direct debit %(e2e)s") % {"e2e": debit.end_to_end_id}
+    post_entry(org, EntryDraft(
+        journal=journal_of_kind(org, Journal.Kind.MISC), date=rtx.booked_on, label=label,
+        lines=(LineDraft.signed(account_of_kind(org, Account.Kind.RECEIVABLE), fee, party=debit.customer,
+                                due_on=rtx.booked_on, label=label),
+               LineDraft.signed(fees, -fee, label=label))),
+        idempotency_key=f"sepa:r:{debit.pk}:rebill", by=by)
+
+
+__all__ = ["card_key", "collection_day", "handle_r_transactions", "policy_for", "run_collection"]
