@@ -7,7 +7,7 @@ Each view goes through admin.site.admin_view: staff of an organisation only
 from django.contrib import admin
 from django.urls import path, re_path
 
-from . import method_views, payment_views, portal_views, quote_views, refund_views, usage_views, views
+from . import collection_views, method_views, payment_views, portal_views, quote_views, refund_views, usage_views, views
 
 app_name = "staff"
 
@@ -41,6 +41,13 @@ urlpatterns = [
     path("usage/imports/<int:pk>/file/", admin.site.admin_view(usage_views.usage_import_file),
          name="usage_import_file"),
     path("usage/drafts/", admin.site.admin_view(usage_views.usage_drafts), name="usage_drafts"),
+    path("collection/run/", admin.site.admin_view(collection_views.collection_run), name="collection_run"),
+    path("sepa/export/", admin.site.admin_view(collection_views.debits_export), name="debits_export"),
+    path("sepa/files/<uuid:pk>/download/", admin.site.admin_view(collection_views.debit_file_download),
+         name="debit_file_download"),
+    path("sepa/bank-files/import/", admin.site.admin_view(collection_views.bank_import), name="bank_import"),
+    path("sepa/mandates/<int:pk>/account/", admin.site.admin_view(collection_views.mandate_change_account),
+         name="mandate_change_account"),
     path("usage/drafts/action/", admin.site.admin_view(usage_views.usage_drafts_action),
          name="usage_drafts_action"),
 ]

@@ -1,0 +1,38 @@
+"""The automatic-collection story of one invoice, for its back-office page (collections, tries, bank answers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.db.models import Q
+
+from encaisse.collection.models import Collection
+from encaisse.invoicing.models import Invoice
+from encaisse.sepa.models import DirectDebit
+
+from ..admin.collection import attempts_of, r_rows
+
+register = template.Library()
+
+
+@register.simple_tag
+def collection_story(invoice: Invoice | None) -> dict[str, Any]:
+    """Everything automatic collection did for the invoice, oldest first; `any` is False when it did nothing.
+
+    The invoice page is reached through the organisation-scoped admin, so its rows are the staff member's.
+    """
+    if invoice is None or invoice.pk is None:
+        return {"any": False}
+    collections = list(Collection.objects.filter(invoice=invoice).order_by("created_at"))
+    attempts = {attempt.pk: attempt for collection in collections for attempt in attempts_of(collection)}
+    lines = Q(invoice=invoice) | Q(line_id=invoice.receivable_line_id) if invoice.receivable_line_id \
+        else Q(invoice=invoice)
+    debits = list(DirectDebit.objects.filter(lines).select_related("file").order_by("created_at"))
+    return {
+        "any": bool(collections or debits),
+        "collections": collections,
+        "attempts": sorted(attempts.values(), key=lambda attempt: attempt.created_at),
+        "debits": debits,
+        "rtransactions": r_rows(debits),
+    }
