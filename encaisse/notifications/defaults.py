@@ -29,6 +29,10 @@ _INVOICE_VARIABLES = ("invoice_number", "amount", "due_date", "customer_name", "
 _SIGN_IN_VARIABLES = ("customer_name", "sign_in_url", "minutes", "organisation.name")
 _MANDATE_VARIABLES = ("customer_name", "reference", "masked_iban", "creditor_id", "signed_on", "mandate_text",
                       "organisation.name")
+_PRENOTIFICATION_VARIABLES = ("customer_name", "amount", "collection_date", "reference", "creditor_id",
+                              "creditor_name", "masked_iban", "invoice_number", "organisation.name")
+_RETURNED_VARIABLES = ("customer_name", "invoice_number", "amount", "reason", "reason_code", "reference",
+                       "mandate_revoked", "next_step", "pay_url", "organisation.name")
 
 DEFAULT_TEMPLATES: dict[tuple[str, str], DefaultTemplate] = {
     ("invoice_issued", "fr"): DefaultTemplate(
@@ -147,6 +151,129 @@ DEFAULT_TEMPLATES: dict[tuple[str, str], DefaultTemplate] = {
             "{{ organisation.email }}{% endif %}\n"
         ),
         variables=_MANDATE_VARIABLES,
+    ),
+    # A direct debit is coming (SEPA rulebook: tell the debtor before the collection, 14 days unless agreed).
+    ("direct_debit_prenotification", "fr"): DefaultTemplate(
+        subject=("{{ organisation.name }} : prélèvement SEPA de {{ amount }} "
+                 'le {{ collection_date|date:"DATE_FORMAT" }}'),
+        body_text=(
+            "Bonjour{% if customer_name %} {{ customer_name }}{% endif %},\n"
+            "\n"
+            "Nous prélèverons {{ amount }} sur votre compte {{ masked_iban }} le "
+            '{{ collection_date|date:"DATE_FORMAT" }}'
+            "{% if invoice_number %} pour la facture {{ invoice_number }}{% endif %}.\n"
+            "\n"
+            "Référence unique du mandat (RUM) : {{ reference }}\n"
+            "Identifiant créancier SEPA (ICS) : {{ creditor_id }}\n"
+            "Créancier : {{ creditor_name }}\n"
+            "\n"
+            "Vous n'avez rien à faire. Veillez seulement à ce que votre compte soit approvisionné à cette date.\n"
+            "\n"
+            "Cordialement,\n"
+            "{{ organisation.name }}{% if organisation.email %}\n"
+            "{{ organisation.email }}{% endif %}\n"
+        ),
+        variables=_PRENOTIFICATION_VARIABLES,
+    ),
+    ("direct_debit_prenotification", "en"): DefaultTemplate(
+        subject=("{{ organisation.name }}: SEPA direct debit of {{ amount }} "
+                 'on {{ collection_date|date:"DATE_FORMAT" }}'),
+        body_text=(
+            "Hello{% if customer_name %} {{ customer_name }}{% endif %},\n"
+            "\n"
+            "We will collect {{ amount }} from your account {{ masked_iban }} on "
+            '{{ collection_date|date:"DATE_FORMAT" }}'
+            "{% if invoice_number %} for invoice {{ invoice_number }}{% endif %}.\n"
+            "\n"
+            "Mandate reference (UMR): {{ reference }}\n"
+            "SEPA creditor identifier: {{ creditor_id }}\n"
+            "Creditor: {{ creditor_name }}\n"
+            "\n"
+            "There is nothing for you to do; please just make sure the money is on the account on that day.\n"
+            "\n"
+            "Kind regards,\n"
+            "{{ organisation.name }}{% if organisation.email %}\n"
+            "{{ organisation.email }}{% endif %}\n"
+        ),
+        variables=_PRENOTIFICATION_VARIABLES,
+    ),
+    # The bank sent a direct debit back (reject, return or refund): the invoice is owed again.
+    ("direct_debit_returned", "fr"): DefaultTemplate(
+        subject="{{ organisation.name }} : le prélèvement{% if invoice_number %} de la facture "
+                "{{ invoice_number }}{% endif %} n'a pas abouti",
+        body_text=(
+            "Bonjour{% if customer_name %} {{ customer_name }}{% endif %},\n"
+            "\n"
+            "Le prélèvement de {{ amount }}{% if invoice_number %} pour la facture {{ invoice_number }}{% endif %} "
+            "nous a été retourné par la banque.\n"
+            "Motif : {{ reason }}{% if reason_code %} ({{ reason_code }}){% endif %}\n"
+            "\n"
+            "{% if mandate_revoked %}Votre mandat de prélèvement {{ reference }} ne peut plus être utilisé : "
+            "merci de nous donner un nouveau compte ou un autre moyen de paiement.\n"
+            "{% elif next_step %}{{ next_step }}\n{% endif %}"
+            "{% if pay_url %}Vous pouvez régler la somme due en ligne : {{ pay_url }}\n{% endif %}"
+            "\n"
+            "Cordialement,\n"
+            "{{ organisation.name }}{% if organisation.email %}\n"
+            "{{ organisation.email }}{% endif %}\n"
+        ),
+        variables=_RETURNED_VARIABLES,
+    ),
+    ("direct_debit_returned", "en"): DefaultTemplate(
+        subject="{{ organisation.name }}: the direct debit{% if invoice_number %} for invoice "
+                "{{ invoice_number }}{% endif %} did not go through",
+        body_text=(
+            "Hello{% if customer_name %} {{ customer_name }}{% endif %},\n"
+            "\n"
+            "The direct debit of {{ amount }}{% if invoice_number %} for invoice {{ invoice_number }}{% endif %} "
+            "was sent back by the bank.\n"
+            "Reason: {{ reason }}{% if reason_code %} ({{ reason_code }}){% endif %}\n"
+            "\n"
+            "{% if mandate_revoked %}Your direct debit mandate {{ reference }} can no longer be used: please give "
+            "us a new account or another way to pay.\n"
+            "{% elif next_step %}{{ next_step }}\n{% endif %}"
+            "{% if pay_url %}You can pay what is due online: {{ pay_url }}\n{% endif %}"
+            "\n"
+            "Kind regards,\n"
+            "{{ organisation.name }}{% if organisation.email %}\n"
+            "{{ organisation.email }}{% endif %}\n"
+        ),
+        variables=_RETURNED_VARIABLES,
+    ),
+    # Automatic collection gave up on an invoice (every try failed): the customer pays it themselves.
+    ("collection_failed", "fr"): DefaultTemplate(
+        subject="{{ organisation.name }} : facture {{ invoice_number }} à régler",
+        body_text=(
+            "Bonjour{% if customer_name %} {{ customer_name }}{% endif %},\n"
+            "\n"
+            "Nous n'avons pas pu encaisser automatiquement {{ amount }} pour la facture {{ invoice_number }}.\n"
+            "{% if pay_url %}\n"
+            "Merci de la régler en ligne : {{ pay_url }}\n"
+            "{% else %}\n"
+            "Merci de nous contacter pour la régler.\n"
+            "{% endif %}\n"
+            "Cordialement,\n"
+            "{{ organisation.name }}{% if organisation.email %}\n"
+            "{{ organisation.email }}{% endif %}\n"
+        ),
+        variables=_INVOICE_VARIABLES,
+    ),
+    ("collection_failed", "en"): DefaultTemplate(
+        subject="{{ organisation.name }}: invoice {{ invoice_number }} to pay",
+        body_text=(
+            "Hello{% if customer_name %} {{ customer_name }}{% endif %},\n"
+            "\n"
+            "We could not collect {{ amount }} automatically for invoice {{ invoice_number }}.\n"
+            "{% if pay_url %}\n"
+            "Please pay it online: {{ pay_url }}\n"
+            "{% else %}\n"
+            "Please contact us to pay it.\n"
+            "{% endif %}\n"
+            "Kind regards,\n"
+            "{{ organisation.name }}{% if organisation.email %}\n"
+            "{{ organisation.email }}{% endif %}\n"
+        ),
+        variables=_INVOICE_VARIABLES,
     ),
 }
 
