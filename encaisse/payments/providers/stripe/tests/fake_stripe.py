@@ -25,7 +25,9 @@ import hashlib
 import hmac
 import itertools
 import json
+import os
 import re
+import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
@@ -135,6 +137,7 @@ class FakeStripe:
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self._switches: list[tuple[str, Any]] = []
+        self._kill_on_charge: int | None = None
         self._server = LocalServer()
 
     @property
@@ -161,6 +164,10 @@ class FakeStripe:
     def drop_next(self) -> None:
         """Do the next request's work, then close the connection without answering."""
         self._switches.append(("drop", None))
+
+    def kill_on_next_charge(self, pid: int) -> None:
+        """Do the next charge (POST /v1/payment_intents), then SIGKILL process `pid` before answering it."""
+        self._kill_on_charge = pid
 
     def _next_switch(self) -> tuple[str, Any] | None:
         with self._lock:
@@ -494,6 +501,11 @@ def _handler_for(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
                 self._send(status, {"error": {"type": error_type, "code": code, "message": "Fake failure."}})
                 return
             status, body = fake.answer(method, url.path, params, headers)
+            if method == "POST" and url.path == "/v1/payment_intents" and fake._kill_on_charge:
+                pid, fake._kill_on_charge = fake._kill_on_charge, None
+                os.kill(pid, signal.SIGKILL)  # the caller dies after our work, before it hears of it
+                self.close_connection = True
+                return
             if switch and switch[0] == "stall":
                 time.sleep(switch[1])
             if switch and switch[0] == "drop":
