@@ -83,10 +83,14 @@ def collection_run(request: HttpRequest) -> HttpResponse:
         except DomainError as error:
             form.add_error(None, str(error))
         else:
-            if not run.dry_run:
+            if run.status == CollectionRun.Status.FAILED:
+                messages.error(request, gettext("The run stopped on an error: %(error)s") % {"error": run.error})
+            elif not run.dry_run:
                 messages.success(request, gettext("Collection run of %(day)s done.") % {"day": run.run_on})
+            if not run.dry_run:
                 return HttpResponseRedirect(reverse("admin:collection_collectionrun_change", args=[run.pk]))
-    items = list(run.items.select_related("invoice", "customer").order_by("pk")) if run and run.pk else []
+    # A dry run is not saved: its lines are the unsaved items the service returns with it.
+    items = list(getattr(run, "item_list", [])) if run else []
     return render(request, "backoffice/collection/run.html", _context(
         request, _("Run collection"), form=form, run=run, items=items,
         counts=[(label, run.counts.get(value, 0)) for value, label in Outcome.choices] if run else []))
