@@ -9,8 +9,7 @@ from encaisse.invoicing.selectors import amount_due
 from encaisse.ledger.models import Entry, EntryLine
 from encaisse.ledger.verify import verify_ledger
 from encaisse.notifications.models import OutboxMessage
-from encaisse.onboarding.organisations import create_organisation
-from encaisse.parties.models import Customer
+from encaisse.parties.models import Customer, Organisation
 from encaisse.sepa.debits import export_direct_debits, settle_direct_debits
 from encaisse.sepa.models import BankFile, DebitFile, DirectDebit, Mandate, RTransaction
 from encaisse.sepa.returns import import_bank_file
@@ -156,9 +155,9 @@ def test_a_malformed_file_is_refused_and_nothing_is_written(org):
     assert not BankFile.objects.exists()
 
 
-def test_another_organisations_debit_is_not_matched(exported, clerk):
+def test_another_organisations_debit_is_not_matched(exported):
     debit, _file = exported
-    other = create_organisation(name="Autre", slug="autre", by=clerk)
+    other = Organisation.objects.create(name="Autre", slug="autre")
 
     report = import_bank_file(organisation=other, data=camt054([(debit.end_to_end_id, "60.00", "AC04", "")]))
 
@@ -195,7 +194,7 @@ def test_a_whole_file_reject_covers_every_debit_of_the_file(exported, org):
 
 
 def test_a_credit_in_a_camt054_settles_the_file_early(exported, org):
-    debit, debit_file = exported
+    debit, _debit_file = exported
 
     report = import_bank_file(organisation=org, data=camt054([(debit.end_to_end_id, "60.00", "CRDT", "")]))
 
