@@ -191,13 +191,11 @@ class DebitFileAdmin(ReadOnlyAdmin):
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
         debit_file = self.get_object(request, object_id)
-        debits = list(debit_file.debits.select_related("customer", "invoice", "mandate")
-                      .prefetch_related("r_transaction").order_by("pk"))
-        rows = []
-        for debit in debits:
-            r_transaction = RTransaction.objects.filter(direct_debit=debit).first()
-            rows.append({"debit": debit, "r": r_transaction,
-                         "reason": r_label(r_transaction.reason_code) if r_transaction else ""})
+        debits = list(debit_file.debits.select_related("customer", "invoice", "mandate").order_by("pk"))
+        answers = {r.direct_debit_id: r for r in RTransaction.objects.filter(direct_debit__file=debit_file)}
+        rows = [{"debit": debit, "r": answers.get(debit.pk),
+                 "reason": r_label(answers[debit.pk].reason_code) if debit.pk in answers else ""}
+                for debit in debits]
         context = {**(extra_context or {}), "debit_rows": rows,
                    "download_url": reverse("staff:debit_file_download", args=[debit_file.pk])}
         return super().change_view(request, object_id, form_url, extra_context=context)
