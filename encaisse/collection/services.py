@@ -81,7 +81,6 @@ from encaisse.core.money import Money
 from encaisse.invoicing.models import Invoice
 from encaisse.ledger.models import Account, Journal
 from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entry
-from encaisse.notifications.defaults import default_template
 from encaisse.notifications.models import OutboxMessage
 from encaisse.notifications.services import queue_email
 from encaisse.parties.models import Customer, Organisation
@@ -245,6 +244,8 @@ def _follow_debit(collection: Collection) -> None:
             status=S.COLLECTED, updated_at=timezone.now())
     elif debit.status == DirectDebit.Status.CANCELLED:
         _cancel(collection, _("the direct debit was cancelled"))
+    elif (rtx := RTransaction.objects.filter(direct_debit=debit).first()) is not None:
+        handle_r_transactions([rtx])  # its importer did not pass it on: the policy's answer, once, now
 
 
 def _cancel(collection: Collection, why: str) -> None:
@@ -442,11 +443,6 @@ def _next_try(collection: Collection, policy: CollectionPolicy, on: date) -> dat
 # --- when every try failed -------------------------------------------------------------------------------------
 
 
-def _failure_template() -> str:
-    # The SEPA work adds `collection_failed` to notifications.defaults; until then the invoice email carries the link.
-    return FAILED_TEMPLATE if default_template(FAILED_TEMPLATE, "en") else "invoice_issued"
-
-
 def _failure_actions(collection: Collection, policy: CollectionPolicy, *, by: Any) -> None:
     """In the caller's transaction: the pay link to the customer, and what dunning and credit will act upon."""
     invoice = Invoice.objects.select_related("party", "organisation").get(pk=collection.invoice_id)
@@ -457,7 +453,7 @@ def _failure_actions(collection: Collection, policy: CollectionPolicy, *, by: An
         key = f"collection:{collection.pk}:failed"
         if not OutboxMessage.objects.filter(organisation=invoice.organisation, idempotency_key=key).exists():
             url = pay_url(organisation_id=invoice.organisation_id, line_id=collection.line_id, due=due)
-            queue_email(organisation=invoice.organisation, template_code=_failure_template(), to=customer.email,
+            queue_email(organisation=invoice.organisation, template_code=FAILED_TEMPLATE, to=customer.email,
                         context={"invoice_number": invoice.number, "amount": due, "due_date": invoice.due_on,
                                  "customer_name": customer.name, "pay_url": url or "",
                                  "reason": collection.reason},
