@@ -387,7 +387,7 @@ def settle_direct_debits(*, today: date, organisation: Organisation | None = Non
 def settle_debit_file(debit_file: DebitFile, *, on: date) -> int:
     """The bank credited the file: its debits still EXPORTED are collected. Also used when a camt.054 says so."""
     with transaction.atomic():
-        debit_file = DebitFile.objects.select_for_update().select_related(
+        debit_file = DebitFile.objects.select_for_update(of=("self",)).select_related(
             "organisation", "creditor_account__bank_account").get(pk=debit_file.pk)
         if debit_file.status != DebitFile.Status.EXPORTED:
             return 0

@@ -230,7 +230,7 @@ def _apply(bank_file: BankFile, fact: RFact, debit_id: int, *, by: Any,
            pay_url_for: Callable[[DirectDebit], str | None] | None, today: date
            ) -> RTransaction | dict[str, Any] | None:
     """Apply one fact to its debit; None when its R-transaction exists already."""
-    debit = DirectDebit.objects.select_for_update().select_related(
+    debit = DirectDebit.objects.select_for_update(of=("self",)).select_related(
         "organisation", "customer", "mandate", "invoice", "creditor_account__bank_account", "file").get(pk=debit_id)
     if RTransaction.objects.filter(direct_debit=debit).exists():
         return None
