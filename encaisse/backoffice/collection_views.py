@@ -28,11 +28,12 @@ from encaisse.collection.services import handle_r_transactions, run_collection
 from encaisse.core.errors import DomainError
 from encaisse.parties.models import Organisation
 from encaisse.sepa.debits import change_mandate_account, export_direct_debits
-from encaisse.sepa.models import DebitFile, Mandate
+from encaisse.sepa.models import DebitFile, DirectDebit, Mandate
 from encaisse.sepa.reasons import reason
 from encaisse.sepa.returns import import_bank_file
 
 from .site import organisations_of, scoped
+from .views import invoice_pay_url
 
 MAX_BANK_FILE_BYTES = 20 * 1024 * 1024
 
@@ -165,7 +166,8 @@ def bank_import(request: HttpRequest) -> HttpResponse:
         try:
             with transaction.atomic():
                 report = import_bank_file(organisation=form.cleaned_data["organisation"], data=upload.read(),
-                                          name=upload.name, by=request.user)
+                                          name=upload.name, by=request.user,
+                                          pay_url_for=lambda debit: _pay_url(request, debit))
                 if report.applied:
                     handle_r_transactions(report.applied, by=request.user)
         except DomainError as error:
@@ -173,7 +175,13 @@ def bank_import(request: HttpRequest) -> HttpResponse:
             report = None
     applied = [(r, reason(r.reason_code).label) for r in report.applied] if report else []
     return render(request, "backoffice/sepa/bank_import.html", _context(
-        request, _("Import a bank file"), form=form, report=report, applied=applied))
+        request, _("Import a bank file"), form=form, report=report, applied=applied,
+        settled=report.settled if report else []))
+
+
+def _pay_url(request: HttpRequest, debit: DirectDebit) -> str | None:
+    """The invoice's pay link, put in the email telling the customer their debit came back."""
+    return invoice_pay_url(request, debit.invoice) if debit.invoice_id else None
 
 
 # --- change a mandate's IBAN --------------------------------------------------------------------------------

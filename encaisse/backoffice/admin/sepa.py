@@ -255,7 +255,7 @@ class BankFileAdmin(ReadOnlyAdmin):
                    .select_related("direct_debit__customer", "direct_debit__invoice").order_by("pk")]
         context = {**(extra_context or {}), "applied": applied,
                    "already_known": report.get("already_known") or [],
-                   "unmatched": report.get("unmatched") or []}
+                   "unmatched": report.get("unmatched") or [], "settled": report.get("settled") or []}
         return super().change_view(request, object_id, form_url, extra_context=context)
 
 

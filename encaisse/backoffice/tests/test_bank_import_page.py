@@ -10,6 +10,7 @@ from encaisse.collection.models import Collection, Method
 from encaisse.invoicing.selectors import amount_due
 from encaisse.ledger.models import Account
 from encaisse.ledger.services import account_of_kind
+from encaisse.notifications.models import OutboxMessage
 from encaisse.sepa.debits import export_direct_debits
 from encaisse.sepa.models import BankFile, CreditorAccount, DirectDebit, RTransaction
 from encaisse.sepa.tests.bank_answers import pain002
@@ -76,6 +77,8 @@ def test_a_reject_is_applied_shown_with_its_meaning_and_handed_to_the_collection
     collection = Collection.objects.get(invoice=debit.invoice)
     assert collection.direct_debit.represents == debit  # the policy re-presents insufficient funds once
     assert collection.direct_debit.created_by == clerk
+    email = OutboxMessage.objects.get(template_code="direct_debit_returned")
+    assert "/pay/" in email.body_text  # the customer can pay the invoice online instead
 
     again = upload(staff, org, "sts.xml", data).content.decode()
     assert "already imported" in again
