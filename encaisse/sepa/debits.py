@@ -8,9 +8,10 @@ unless the bank sends it back (sepa.returns).
 
 Exporting is written for 100,000 debits in one file: the rows are read as
 tuples, the ledger entry goes through post_entries (one statement for its
-lines), and the lettering, the debits' new state and the audit trail are
-written with one prepared statement each (core.bulk) instead of one ORM call
-per debit. The rules of ledger.services.settle still hold: every receivable
+lines), the lettering is inserted with one prepared statement (core.bulk)
+and the debits' new state with a few set-based UPDATEs, instead of one ORM
+call per debit; the audit trail is one event for the file (each debit points
+to its file). The rules of ledger.services.settle still hold: every receivable
 line is locked first, and only what is still open on it is lettered.
 """
 
@@ -22,7 +23,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.core.files.base import ContentFile
-from django.db import connections, router, transaction
+from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -238,7 +239,7 @@ def _export_group(organisation: Organisation, account: CreditorAccount, scheme: 
             else:
                 kept.append((debit, min(debit.amount_minor, still_open)))
         if cancelled:
-            _cancel(cancelled, by=by)
+            _cancel(cancelled, organisation_id=organisation.pk, by=by)
         if not kept:
             return None
         return _write_file(organisation, account, scheme, day, kept, today=today, by=by)
@@ -257,12 +258,13 @@ def _lock_and_read_open(debits: list) -> dict[int, int]:
     return open_on
 
 
-def _cancel(debits: list, *, by: Any) -> None:
+def _cancel(debits: list, *, organisation_id: int, by: Any) -> None:
     update_rows(DirectDebit, ["status"], [(DirectDebit.Status.CANCELLED, d.pk) for d in debits],
                 where={"status": DirectDebit.Status.SCHEDULED})
     for debit in debits:
         why = "mandate not active" if debit.mandate__status != Mandate.Status.ACTIVE else "nothing left to collect"
-        record_events([DirectDebit(pk=debit.pk)], "direct_debit_cancelled", by=by, data={"reason": why})
+        record_events([DirectDebit(pk=debit.pk, organisation_id=organisation_id)], "direct_debit_cancelled", by=by,
+                      data={"reason": why})
 
 
 def _write_file(organisation: Organisation, account: CreditorAccount, scheme: str, day: date,
@@ -315,14 +317,18 @@ def _write_file(organisation: Organisation, account: CreditorAccount, scheme: st
                 [(organisation.pk, debit.line_id, payment_line, minor, debit.currency,
                   export_settlement_key(debit.pk), now, created_by)
                  for (debit, minor), (payment_line, _c) in zip(kept, payment_lines, strict=True)])
-    file_ref = DebitFile._meta.pk.get_db_prep_value(debit_file.pk, connections[router.db_for_write(DirectDebit)])
-    changed = update_rows(
-        DirectDebit, ["status", "file", "payment_line", "collection_date", "amount_minor", "amendment"],
-        [(DirectDebit.Status.EXPORTED, file_ref, payment_line, day, minor, amendments[debit.pk], debit.pk)
-         for (debit, minor), (payment_line, _c) in zip(kept, payment_lines, strict=True)],
-        where={"status": DirectDebit.Status.SCHEDULED})
+    # The debits' new state: what they share in a few set-based UPDATEs, their payment lines in one prepared one.
+    changed = 0
+    for chunk in _chunks([debit.pk for debit, _m in kept]):
+        changed += DirectDebit.objects.filter(pk__in=chunk, status=DirectDebit.Status.SCHEDULED).update(
+            status=DirectDebit.Status.EXPORTED, file=debit_file, collection_date=day)
+    update_rows(DirectDebit, ["payment_line"], [(payment_line, debit.pk) for (debit, _m), (payment_line, _c)
+                                                in zip(kept, payment_lines, strict=True)])
     if changed != len(kept):
         raise RuntimeError("a debit of the file changed while it was exported")  # the account lock prevents it
+    for debit, minor in kept:  # the few that differ from what was scheduled: partly paid, or amended meanwhile
+        if minor != debit.amount_minor or amendments[debit.pk] != (debit.amendment or {}):
+            DirectDebit.objects.filter(pk=debit.pk).update(amount_minor=minor, amendment=amendments[debit.pk])
 
     mandate_ids = sorted({debit.mandate_id for debit, _m in kept})
     amended = sorted({debit.mandate_id for debit, _m in kept if amendments[debit.pk]})
@@ -334,8 +340,6 @@ def _write_file(organisation: Organisation, account: CreditorAccount, scheme: st
     record_event(debit_file, "debit_file_exported", by=by, data={
         "message_id": message_id, "count": debit_file.count, "control_sum": output.control_sum.as_json(),
         "collection_date": day.isoformat(), "sha256": debit_file.sha256})
-    record_events([DirectDebit(pk=debit.pk, organisation_id=organisation.pk) for debit, _m in kept],
-                  "direct_debit_exported", by=by, data={"file": message_id})
     DebitFile.objects.filter(pk=debit_file.pk).update(entry=entry)
     debit_file.entry = entry
     return debit_file
