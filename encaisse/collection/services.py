@@ -80,6 +80,7 @@ from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
 from encaisse.invoicing.models import Invoice
 from encaisse.ledger.models import Account, Journal
+from encaisse.ledger.selectors import open_amount
 from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entry
 from encaisse.notifications.models import OutboxMessage
 from encaisse.notifications.services import queue_email
@@ -119,7 +120,7 @@ def collection_day(invoice: Invoice, policy: CollectionPolicy) -> date | None:
     return invoice.due_on or invoice.issued_on
 
 
-def card_key(collection: Collection) -> str:
+def try_key(collection: Collection) -> str:
     return f"collection:{collection.pk}:try:{collection.tries}"
 
 
@@ -213,7 +214,7 @@ def _take_up_in_flight(state: _Run, organisation: Organisation, shard: tuple[int
         if collection.method == Method.DIRECT_DEBIT:
             _follow_debit(collection)
             continue
-        attempt = PaymentAttempt.objects.filter(idempotency_key=card_key(collection)).first()
+        attempt = PaymentAttempt.objects.filter(idempotency_key=try_key(collection)).first()
         invoice = collection.invoice
         due = Money(attempt.amount_minor if attempt else 0, organisation.currency)
         state.taken_up.add(collection.line_id)
@@ -310,6 +311,28 @@ def _why_not(state: _Run, invoice: Invoice, due: Money, policy: CollectionPolicy
     return name, "", ""
 
 
+class _PaidMeanwhile(Exception):
+    """Nothing is due any more: another worker's collection finished between our reading and our claim."""
+
+
+def _open(invoice: Invoice, method: str) -> tuple[Collection, Money]:
+    """In the caller's transaction: claim the line (IntegrityError when a collection of it is open) and say
+    what is due now.
+
+    Read after the claim, the amount is current: another worker's collection
+    leaves the open state only after its payment is committed, so once our
+    insert passes the one-open-per-line index, that payment is visible here.
+    """
+    collection = Collection.objects.create(
+        organisation_id=invoice.organisation_id, invoice=invoice, line_id=invoice.receivable_line_id,
+        customer_id=invoice.party_id, method=method, status=S.IN_FLIGHT, tries=1)
+    collection.invoice = invoice
+    due = open_amount(invoice.receivable_line)
+    if due.minor <= 0:
+        raise _PaidMeanwhile
+    return collection, due
+
+
 def _collect_one(state: _Run, invoice: Invoice, due: Money, policy: CollectionPolicy) -> None:
     method = state.method(invoice.party)
     name, skip, message = _why_not(state, invoice, due, policy, method)
@@ -322,11 +345,13 @@ def _collect_one(state: _Run, invoice: Invoice, due: Money, policy: CollectionPo
             return
         try:
             with transaction.atomic():
-                collection = Collection.objects.create(
-                    organisation_id=invoice.organisation_id, invoice=invoice, line_id=invoice.receivable_line_id,
-                    customer_id=invoice.party_id, method=Method.CARD, status=S.IN_FLIGHT, tries=1)
+                collection, due = _open(invoice, Method.CARD)
         except IntegrityError:  # another worker opened it a moment ago
             state.item(invoice, due, Outcome.SKIPPED, method=name, reason=SkipReason.IN_PROGRESS)
+            return
+        except _PaidMeanwhile:
+            state.item(invoice, due, Outcome.SKIPPED, method=name, reason=SkipReason.IN_PROGRESS,
+                       message=_("collected meanwhile by another run"))
             return
         collection.invoice = invoice
         _charge(state, collection, method.card, due)
@@ -341,17 +366,19 @@ def _batch(state: _Run, invoice: Invoice, due: Money, policy: CollectionPolicy, 
         return
     try:
         with transaction.atomic():
-            collection = Collection.objects.create(
-                organisation_id=invoice.organisation_id, invoice=invoice, line_id=invoice.receivable_line_id,
-                customer_id=invoice.party_id, method=Method.DIRECT_DEBIT, status=S.IN_FLIGHT, tries=1)
+            collection, due = _open(invoice, Method.DIRECT_DEBIT)
             debit = schedule_direct_debit(
                 mandate=mandate, invoice=invoice, line=invoice.receivable_line, amount=due,
                 due_on=collection_day(invoice, policy), today=state.on,
-                prenotification_days=policy.prenotification_days, key=card_key(collection), by=state.by)
+                prenotification_days=policy.prenotification_days, key=try_key(collection), by=state.by)
             collection.direct_debit = debit
             collection.save(update_fields=["direct_debit", "updated_at"])
     except IntegrityError:  # a collection or a debit of this line is open already (another worker's)
         state.item(invoice, due, Outcome.SKIPPED, method=Method.DIRECT_DEBIT, reason=SkipReason.IN_PROGRESS)
+        return
+    except _PaidMeanwhile:
+        state.item(invoice, due, Outcome.SKIPPED, method=Method.DIRECT_DEBIT, reason=SkipReason.IN_PROGRESS,
+                   message=_("collected meanwhile by another run"))
         return
     except DomainError as error:
         state.item(invoice, due, Outcome.SKIPPED, method=Method.DIRECT_DEBIT, reason=SkipReason.NO_METHOD,
@@ -390,7 +417,7 @@ def _charge(state: _Run, collection: Collection, card: SavedMethod, due: Money) 
     invoice = collection.invoice
     try:
         attempt = charge_saved_method(method=card, amount=due, line_ids=[collection.line_id],
-                                      key=card_key(collection), by=state.by)
+                                      key=try_key(collection), by=state.by)
     except PaymentRefused as error:  # nothing was sent: the method or the items cannot be charged now
         _cancel(collection, str(error.message))
         state.item(invoice, due, Outcome.SKIPPED, method=Method.CARD, reason=SkipReason.NO_METHOD,
@@ -500,7 +527,7 @@ def _handle_one(rtx: RTransaction, *, by: Any) -> None:
             again = schedule_direct_debit(
                 mandate=mandate, invoice=invoice, line=debit.line, amount=debit.amount,
                 due_on=max(rtx.booked_on, debit.collection_date), today=max(rtx.booked_on, timezone.localdate()),
-                prenotification_days=policy.prenotification_days, key=card_key(collection), represents=debit,
+                prenotification_days=policy.prenotification_days, key=try_key(collection), represents=debit,
                 by=by)
             collection.status, collection.direct_debit = S.IN_FLIGHT, again
             collection.reason = str(reason_of(rtx.reason_code).label)[:200]
@@ -526,4 +553,4 @@ def _rebill_fee(rtx: RTransaction, debit: DirectDebit, *, by: Any) -> None:
         idempotency_key=f"sepa:r:{debit.pk}:rebill", by=by)
 
 
-__all__ = ["card_key", "collection_day", "handle_r_transactions", "policy_for", "run_collection"]
+__all__ = ["collection_day", "handle_r_transactions", "policy_for", "run_collection", "try_key"]
