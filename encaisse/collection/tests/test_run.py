@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+import time_machine
 
 from encaisse.core.audit import AuditEvent
 from encaisse.ledger.verify import verify_ledger
@@ -13,6 +14,7 @@ from encaisse.payments.models import PaymentAttempt, SandboxPayment
 from encaisse.payments.providers.sandbox.tests.helpers import CARD_CHARGES_DECLINED, sandbox_account
 from encaisse.sepa.models import Mandate
 
+from .. import tasks
 from ..models import Collection, CollectionPolicy, CollectionRun, Outcome, RunItem, SkipReason
 from ..services import policy_for, run_collection
 from .helpers import IBAN, add_card, card_customer, due, eur, invoice_for
@@ -246,3 +248,17 @@ def test_an_unexpected_error_stops_the_run_failed_and_the_next_run_finishes_the_
     collection.refresh_from_db()
     assert (collection.status, collection.tries) == ("retry", 1)
     assert SandboxPayment.objects.filter(idempotency_key__startswith="collection:").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_daily_task_collects_every_organisation_on_todays_date(org, clerk, sandbox):
+    customer = card_customer(org, clerk, sandbox)
+    invoice = invoice_for(org, customer, clerk)
+
+    with time_machine.travel(invoice.due_on.isoformat() + " 06:00:00+01:00", tick=False):
+        counts = tasks.collect_due_invoices.call()
+
+    assert counts == {"pressing": {"status": "done", "charged": 1}}
+    run = CollectionRun.objects.get()
+    assert (run.run_on, run.trigger) == (invoice.due_on, "schedule")
+    assert due(invoice) == eur("0.00")
