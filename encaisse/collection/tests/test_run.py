@@ -11,7 +11,11 @@ from encaisse.notifications.models import OutboxMessage
 from encaisse.parties.models import Customer
 from encaisse.payments.methods import set_default_method
 from encaisse.payments.models import PaymentAttempt, SandboxPayment
-from encaisse.payments.providers.sandbox.tests.helpers import CARD_CHARGES_DECLINED, sandbox_account
+from encaisse.payments.providers.sandbox.tests.helpers import (
+    CARD_CHARGE_ANSWER_LOST,
+    CARD_CHARGES_DECLINED,
+    sandbox_account,
+)
 from encaisse.sepa.models import Mandate
 
 from .. import tasks
@@ -262,3 +266,25 @@ def test_the_daily_task_collects_every_organisation_on_todays_date(org, clerk, s
     run = CollectionRun.objects.get()
     assert (run.run_on, run.trigger) == (invoice.due_on, "schedule")
     assert due(invoice) == eur("0.00")
+
+
+@pytest.mark.django_db
+def test_a_charge_whose_answer_was_lost_is_asked_again_under_the_same_key_by_the_next_run(org, clerk, sandbox):
+    customer = card_customer(org, clerk, sandbox, card=CARD_CHARGE_ANSWER_LOST)
+    invoice = invoice_for(org, customer, clerk)
+
+    first = run_collection(organisation=org, on=invoice.due_on)
+
+    assert outcomes(first) == {invoice.number: (Outcome.UNKNOWN, "")}
+    collection = Collection.objects.get(invoice=invoice)
+    assert (collection.status, collection.attempt.status) == ("in_flight", "unknown")
+    assert due(invoice) == eur("60.00")
+
+    second = run_collection(organisation=org, on=invoice.due_on + timedelta(days=1))
+
+    assert outcomes(second) == {invoice.number: (Outcome.CHARGED, "")}
+    collection.refresh_from_db()
+    assert (collection.status, collection.tries) == ("collected", 1)
+    assert SandboxPayment.objects.filter(idempotency_key=f"collection:{collection.pk}:try:1").count() == 1
+    assert due(invoice) == eur("0.00")
+    assert verify_ledger(org).ok
