@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from encaisse.collection.models import CollectionPolicy
 from encaisse.invoicing.models import (
     Invoice,
     InvoiceSeries,
@@ -45,6 +46,7 @@ from encaisse.ledger.models import Account, Journal
 from encaisse.ledger.services import account_of_kind, journal_of_kind
 from encaisse.parties.models import Customer, Membership, Organisation
 from encaisse.payments.models import ProviderAccount
+from encaisse.sepa.models import CreditorAccount
 from encaisse.usage.models import Partner, ServiceMapping
 from encaisse.usage.services import import_usage_file
 
@@ -116,9 +118,23 @@ def load_demo(*, today: date | None = None) -> Organisation:
         if not Quote.objects.filter(organisation=pressing).exists():
             _load_quote(pressing, today)
     with transaction.atomic():
+        if not CreditorAccount.objects.filter(organisation=pressing).exists():
+            _load_collection(pressing)
+    with transaction.atomic():
         if not Organisation.objects.filter(slug=TOWN_SLUG).exists():
             _load_town(today)
     return pressing
+
+
+def _load_collection(organisation: Organisation) -> None:
+    """The bank account direct debits go to, and the default collection policy: `encaisse collect` works at once.
+
+    Loaded on its own, so a demo created before automatic collection gets it too.
+    """
+    CreditorAccount.objects.create(organisation=organisation, name="Banque Populaire — compte courant",
+                                   iban="FR7610907000301234567890125", bic="CCBPFRPPBDX",
+                                   bank_account=account_of_kind(organisation, Account.Kind.BANK))
+    CollectionPolicy.objects.create(organisation=organisation)
 
 
 def _staff(login: DemoLogin, organisation: Organisation) -> Any:
