@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -21,7 +22,7 @@ from encaisse.core.errors import DomainError
 from encaisse.core.http import client_ip
 from encaisse.core.origin import origin
 from encaisse.payments.methods import revoke_method
-from encaisse.payments.models import SavedMethodStatus
+from encaisse.payments.models import SavedMethod, SavedMethodStatus
 from encaisse.payments.selectors import saved_methods_for
 from encaisse.sepa.models import Mandate
 from encaisse.sepa.preferences import card_expired, choose_collection_method, collection_method_for, current_mandate
@@ -91,7 +92,7 @@ def choose_collection(request: HttpRequest) -> HttpResponse:
         return _back()
     if chosen.card is not None:
         messages.success(request, _("Your invoices will be charged to %(card)s when they fall due.") % {
-            "card": _card_label(chosen.card)})
+            "card": card_label(chosen.card)})
     elif chosen.mandate is not None:
         messages.success(request, _("Your invoices will be collected by direct debit from %(iban)s.") % {
             "iban": chosen.mandate.masked_iban})
@@ -100,8 +101,11 @@ def choose_collection(request: HttpRequest) -> HttpResponse:
     return _back()
 
 
-def _card_label(card: Any) -> str:
-    return f"{(card.brand or card.get_kind_display()).capitalize()} •••• {card.last4}"
+def card_label(card: SavedMethod) -> str:
+    """A card as the portal's messages name it, "Visa •••• 4242": providers send the brand in lower case."""
+    if not card.last4:
+        return str(card)
+    return f"{capfirst(card.brand or card.get_kind_display())} •••• {card.last4}"
 
 
 @require_POST
@@ -154,4 +158,4 @@ def signed(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "portal/mandate_signed.html", {"customer": request.customer, "mandate": mandate})
 
 
-__all__ = ["choose_collection", "methods", "remove", "revoke", "sign", "signed"]
+__all__ = ["card_label", "choose_collection", "methods", "remove", "revoke", "sign", "signed"]

@@ -29,6 +29,7 @@ from encaisse.payments.selectors import accounts_keeping_cards, method_kept_by, 
 from encaisse.payments.setup import start_method_setup
 
 from .access import customer_required, not_yours
+from .methods import card_label
 
 log = logging.getLogger(__name__)
 _PLACEHOLDER = uuid.UUID(int=0)  # in the return address as built, then "{attempt_id}" (braces would be escaped)
@@ -82,22 +83,18 @@ def card_added(request: HttpRequest, attempt_id: str) -> HttpResponse:
         attempt = online.refresh_attempt(attempt)
     except Exception:  # the provider is unreachable: say what we know
         log.exception("portal: fetch failed for setup %s", attempt.pk)
-    method = None
     if attempt.status == AttemptStatus.SUCCEEDED:
         state = "saved"
         method = method_kept_by(viewer=request.customer, attempt=attempt)
-    elif attempt.status == AttemptStatus.DECLINED:
-        state, reason = "failed", _("your bank declined it.")
-    elif attempt.status == AttemptStatus.NOT_PROCESSED:
-        state, reason = "failed", _("no card was entered before the page closed.")
-    else:
-        state = "pending"
-    if state == "saved":
-        message = (_("Your card %(card)s is saved.") % {"card": f"{method.brand.capitalize()} •••• {method.last4}"}
-                   if method and method.last4 else _("Your card is saved."))
-    elif state == "failed":
+        message = (_("Your card %(card)s is saved.") % {"card": card_label(method)}
+                   if method is not None and method.last4 else _("Your card is saved."))
+    elif attempt.status in (AttemptStatus.DECLINED, AttemptStatus.NOT_PROCESSED):
+        state = "failed"
+        reason = (_("your bank declined it.") if attempt.status == AttemptStatus.DECLINED
+                  else _("no card was entered before the page closed."))
         message = _("Your card was not saved: %(reason)s") % {"reason": reason}
     else:
+        state = "pending"
         message = _("Your card is being confirmed. This page will say when it is saved; nothing is charged.")
     return render(request, "portal/method_added.html", {
         "customer": request.customer, "attempt": attempt, "state": state, "message": message})
