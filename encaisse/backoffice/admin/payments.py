@@ -89,6 +89,29 @@ def managed_organisations(user: Any) -> QuerySet:
     return organisations.filter(memberships__user=user, memberships__role=Membership.Role.MANAGER)
 
 
+class ManagersOnlyAdmin(OrganisationScopedAdmin):
+    """Settings that decide where money goes: every member sees them, only their organisation's managers add or
+    change them (and only in an organisation they manage)."""
+
+    def _manages(self, request: HttpRequest, obj: Model | None) -> bool:
+        organisations = managed_organisations(request.user)
+        if obj is None:
+            return organisations.exists()
+        return organisations.filter(pk=obj.organisation_id).exists()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._member(request) and self._manages(request, None)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._member(request) and self._manages(request, obj)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "organisation":
+            field.queryset = managed_organisations(request.user)
+        return field
+
+
 class ProviderAccountForm(forms.ModelForm):
     """Non-secret options only: secrets come from the environment and are never typed in here."""
 
@@ -108,7 +131,7 @@ class ProviderAccountForm(forms.ModelForm):
 
 
 @admin.register(ProviderAccount)
-class ProviderAccountAdmin(OrganisationScopedAdmin):
+class ProviderAccountAdmin(ManagersOnlyAdmin):
     form = ProviderAccountForm
     change_form_template = "backoffice/payments/provideraccount_change_form.html"
     list_display = ("name", "provider", "code", "regie_code", "active", "configured")
@@ -119,24 +142,6 @@ class ProviderAccountAdmin(OrganisationScopedAdmin):
     @admin.display(description=_("configured"), boolean=True)
     def configured(self, account: ProviderAccount) -> bool:
         return is_configured(account)
-
-    def _manages(self, request: HttpRequest, account: ProviderAccount | None) -> bool:
-        organisations = managed_organisations(request.user)
-        if account is None:
-            return organisations.exists()
-        return organisations.filter(pk=account.organisation_id).exists()
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return self._member(request) and self._manages(request, None)
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return self._member(request) and self._manages(request, obj)
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "organisation":
-            field.queryset = managed_organisations(request.user)
-        return field
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
         fields = list(super().get_readonly_fields(request, obj))

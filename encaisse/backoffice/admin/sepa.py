@@ -32,7 +32,7 @@ from encaisse.sepa.reasons import reason
 from ..site import OrganisationScopedAdmin, ReadOnlyAdmin
 from ..templatetags.backoffice_tags import format_money
 from .ledger import entry_link
-from .payments import managed_organisations
+from .payments import ManagersOnlyAdmin
 
 
 class MandateForm(forms.ModelForm):
@@ -101,7 +101,7 @@ class CreditorAccountForm(forms.ModelForm):
 
 
 @admin.register(CreditorAccount)
-class CreditorAccountAdmin(OrganisationScopedAdmin):
+class CreditorAccountAdmin(ManagersOnlyAdmin):
     """Where direct debits are paid in: set up by an organisation's managers only, every change audited."""
 
     form = CreditorAccountForm
@@ -114,23 +114,9 @@ class CreditorAccountAdmin(OrganisationScopedAdmin):
     def masked(self, account: CreditorAccount) -> str:
         return masked_iban(account.iban)
 
-    def _manages(self, request: HttpRequest, account: CreditorAccount | None) -> bool:
-        organisations = managed_organisations(request.user)
-        if account is None:
-            return organisations.exists()
-        return organisations.filter(pk=account.organisation_id).exists()
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return self._member(request) and self._manages(request, None)
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return self._member(request) and self._manages(request, obj)
-
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "organisation":
-            field.queryset = managed_organisations(request.user)
-        elif db_field.name == "bank_account":
+        if db_field.name == "bank_account":
             field.queryset = field.queryset.filter(kind=Account.Kind.BANK)
         return field
 
