@@ -64,7 +64,8 @@ def methods(request: HttpRequest) -> HttpResponse:
     })
 
 
-def _refused(request: HttpRequest, error: DomainError) -> HttpResponseRedirect:
+def _refused(request: HttpRequest, error: DomainError | str) -> HttpResponseRedirect:
+    """Back to the methods page, which shows `error` once, as an alert."""
     request.session["portal.methods.error"] = str(error)
     return _back()
 
@@ -82,14 +83,12 @@ def choose_collection(request: HttpRequest) -> HttpResponse:
         queryset = saved_methods_for(viewer=customer) if what == "card" else mandates_for(viewer=customer)
         choice[what] = _own(queryset, request, "saved method" if what == "card" else "mandate", int(pk))
     elif what != "nothing":
-        messages.error(request, _("Choose how your invoices are collected."))
-        return _back()
+        return _refused(request, _("Choose how your invoices are collected."))
     try:
         with origin("portal"):
             chosen = choose_collection_method(customer, by=None, **choice)
     except DomainError as error:
-        messages.error(request, str(error))
-        return _back()
+        return _refused(request, error)
     if chosen.card is not None:
         messages.success(request, _("Your invoices will be charged to %(card)s when they fall due.") % {
             "card": card_label(chosen.card)})

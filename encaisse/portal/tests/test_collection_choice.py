@@ -125,7 +125,7 @@ def test_an_empty_or_unknown_choice_says_so_and_changes_nothing(signed_in, custo
 def test_an_empty_choice_asks_to_choose(signed_in, customer):
     done = choose(signed_in, "")
 
-    assert "Choose how your invoices are collected." in done.content.decode()
+    assert '<p role="alert">Choose how your invoices are collected.</p>' in done.content.decode()
 
 
 def test_a_refused_choice_shows_the_reason_and_changes_nothing(signed_in, customer, sandbox):
@@ -133,7 +133,7 @@ def test_a_refused_choice_shows_the_reason_and_changes_nothing(signed_in, custom
 
     done = choose(signed_in, f"card:{removed.pk}")
 
-    assert "This collection method cannot be chosen: the card is Revoked" in done.content.decode()
+    assert '<p role="alert">This collection method cannot be chosen: the card is Revoked' in done.content.decode()
     assert collect_by(customer) == CollectBy.NOTHING
     assert not events_for(customer).filter(verb="collection_method_changed").exists()
 
