@@ -29,9 +29,9 @@ from encaisse.core.errors import DomainError
 from encaisse.parties.models import Organisation
 from encaisse.sepa.debits import change_mandate_account, export_direct_debits
 from encaisse.sepa.models import DebitFile, DirectDebit, Mandate
-from encaisse.sepa.reasons import reason
 from encaisse.sepa.returns import import_bank_file
 
+from .admin.sepa import r_label
 from .site import organisations_of, scoped
 from .views import invoice_pay_url
 
@@ -173,7 +173,7 @@ def bank_import(request: HttpRequest) -> HttpResponse:
         except DomainError as error:
             form.add_error("file", str(error))
             report = None
-    applied = [(r, reason(r.reason_code).label) for r in report.applied] if report else []
+    applied = [(r, r_label(r.reason_code)) for r in report.applied] if report else []
     return render(request, "backoffice/sepa/bank_import.html", _context(
         request, _("Import a bank file"), form=form, report=report, applied=applied,
         settled=report.settled if report else []))

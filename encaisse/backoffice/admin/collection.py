@@ -25,10 +25,10 @@ from encaisse.core.audit import events_for, record_event
 from encaisse.core.money import Money
 from encaisse.payments.models import PaymentAttempt
 from encaisse.sepa.models import DirectDebit, RTransaction
-from encaisse.sepa.reasons import reason
 
 from ..site import OrganisationScopedAdmin, ReadOnlyAdmin
 from ..templatetags.backoffice_tags import format_money
+from .sepa import r_label
 
 
 def invoice_link(invoice: Any) -> str:
@@ -36,11 +36,6 @@ def invoice_link(invoice: Any) -> str:
         return "—"
     url = reverse("admin:invoicing_invoice_change", args=[invoice.pk])
     return format_html('<a href="{}">{}</a>', url, invoice.display_name)
-
-
-def reason_label(code: str) -> str:
-    """A bank reason code with its meaning in the reader's language ("AM04 – Insufficient funds")."""
-    return str(reason(code)) if code else ""
 
 
 # --- policies ---------------------------------------------------------------------------------------------------
@@ -225,7 +220,7 @@ class CollectionAdmin(ReadOnlyAdmin):
 def r_rows(debits: list[DirectDebit]) -> list[dict[str, Any]]:
     """The bank's reject or return of each debit that has one: kind, reason with its meaning, amount, fee."""
     found = RTransaction.objects.filter(direct_debit__in=debits).select_related("direct_debit").order_by("pk")
-    return [{"r": r, "label": reason_label(r.reason_code), "amount": Money(r.amount_minor, r.currency),
+    return [{"r": r, "label": r_label(r.reason_code), "amount": Money(r.amount_minor, r.currency),
              "fee": Money(r.fee_minor, r.currency) if r.fee_minor else None} for r in found]
 
 
@@ -283,4 +278,4 @@ class CollectionRunAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, extra_context=context)
 
 
-__all__ = ["CollectionAdmin", "CollectionPolicyAdmin", "CollectionRunAdmin", "invoice_link", "reason_label"]
+__all__ = ["CollectionAdmin", "CollectionPolicyAdmin", "CollectionRunAdmin", "invoice_link"]

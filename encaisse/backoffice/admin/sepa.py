@@ -135,7 +135,7 @@ class CreditorAccountAdmin(ManagersOnlyAdmin):
 
 
 def r_label(code: str) -> str:
-    """A reason code and its meaning in the reader's language."""
+    """A bank reason code with its meaning in the reader's language ("AM04 – Insufficient funds")."""
     return str(reason(code)) if code else "—"
 
 

@@ -29,21 +29,25 @@ def posted(org, customer, clerk, label="Pressing de mars", price="42.00") -> Inv
     return post_invoice(invoice_id=invoice.pk, by=clerk, today=date(2026, 3, 1))
 
 
-def sepa_story(org, customer, clerk, *, rejected: bool = True) -> dict:
-    """An invoice collected by direct debit: its collection, the file it went in, the run, the bank's reject."""
+def sepa_story(org, customer, clerk, *, rejected: bool = True, n: int = 1) -> dict:
+    """An invoice collected by direct debit: its collection, the file it went in, the run, the bank's reject.
+
+    `n` numbers the story's references, so that one organisation can hold several.
+    """
     invoice = posted(org, customer, clerk)
-    mandate = Mandate.objects.create(organisation=org, customer=customer, reference="UMR-PRESS-1", iban=IBAN,
+    mandate = Mandate.objects.create(organisation=org, customer=customer, reference=f"UMR-PRESS-{n}", iban=IBAN,
                                      signed_on=date(2026, 1, 5))
-    creditor = CreditorAccount.objects.create(organisation=org, name="Compte principal", iban=IBAN,
-                                              bank_account=account_of_kind(org, Account.Kind.BANK))
-    debit_file = DebitFile(organisation=org, creditor_account=creditor, message_id="ENC-20260310-0001",
+    creditor, _ = CreditorAccount.objects.get_or_create(
+        organisation=org, active=True,
+        defaults={"name": "Compte principal", "iban": IBAN, "bank_account": account_of_kind(org, Account.Kind.BANK)})
+    debit_file = DebitFile(organisation=org, creditor_account=creditor, message_id=f"ENC-20260310-{n:04d}",
                            schema="pain.008.001.02", scheme="CORE", collection_date=date(2026, 3, 10), count=1,
-                           control_sum_minor=5040, currency="EUR", sha256="0" * 64)
-    debit_file.content.save("ENC-20260310-0001.xml", ContentFile(XML), save=False)
+                           control_sum_minor=5040, currency="EUR", sha256=f"{n:064d}")
+    debit_file.content.save(f"{debit_file.message_id}.xml", ContentFile(XML), save=False)
     debit_file.save()
     debit = DirectDebit.objects.create(
         organisation=org, customer=customer, mandate=mandate, creditor_account=creditor, invoice=invoice,
-        line=invoice.receivable_line, amount_minor=5040, currency="EUR", end_to_end_id="ENC7T1",
+        line=invoice.receivable_line, amount_minor=5040, currency="EUR", end_to_end_id=f"ENC7T{n}",
         sequence_type="FRST", collection_date=date(2026, 3, 10), file=debit_file,
         status=DirectDebit.Status.REJECTED if rejected else DirectDebit.Status.EXPORTED,
         reason_code="AM04" if rejected else "")
@@ -61,9 +65,10 @@ def sepa_story(org, customer, clerk, *, rejected: bool = True) -> dict:
     story = {"invoice": invoice, "mandate": mandate, "creditor": creditor, "file": debit_file, "debit": debit,
              "collection": collection, "run": run, "skipped_invoice": other_invoice}
     if rejected:
-        bank_file = BankFile(organisation=org, kind=BankFile.Kind.PAIN_002, name="rejets.xml", message_id="BANK-1",
-                             sha256="1" * 64, report={"already_known": ["ENC9T1"],
-                                                      "unmatched": [{"end_to_end_id": "NOT-OURS", "why": "no debit"}]})
+        bank_file = BankFile(organisation=org, kind=BankFile.Kind.PAIN_002, name="rejets.xml",
+                             message_id=f"BANK-{n}", sha256=f"{n:063d}1",
+                             report={"already_known": ["ENC9T1"],
+                                     "unmatched": [{"end_to_end_id": "NOT-OURS", "why": "no debit"}]})
         bank_file.content.save("rejets.xml", ContentFile(b"<Document/>"), save=False)
         bank_file.save()
         story["bank_file"] = bank_file
@@ -153,7 +158,9 @@ def test_download_gives_the_frozen_xml_under_its_message_id(staff, story):
 def test_the_bank_file_page_reports_applied_known_and_unmatched(staff, story):
     page = page_of(staff, "admin:sepa_bankfile_change", story["bank_file"].pk)
 
-    assert "AM04 – Insufficient funds" in section(page, "report-applied")
+    applied = section(page, "report-applied")
+    assert "AM04 – Insufficient funds" in applied
+    assert "AM04 – AM04" not in applied
     assert "ENC9T1" in section(page, "report-known")
     assert "NOT-OURS" in section(page, "report-unmatched")
 
