@@ -126,7 +126,7 @@ def choose_collection_method(customer: Customer, *, card: SavedMethod | None = N
         raise CollectionRefused(reason=_("choose a card or a mandate, not both"))
     locked = Customer.objects.select_for_update().select_related("organisation").get(pk=customer.pk)
     before = locked.collect_by
-    previous_card = default_card(locked)
+    card_changed = False
     if card is not None:
         own = SavedMethod.objects.filter(pk=card.pk, customer=locked, organisation_id=locked.organisation_id).first()
         if own is None:
@@ -135,6 +135,8 @@ def choose_collection_method(customer: Customer, *, card: SavedMethod | None = N
             raise CollectionRefused(reason=_("the card is %(status)s") % {"status": own.get_status_display()})
         if card_expired(own):
             raise CollectionRefused(reason=_("the card has expired"))
+        previous_card = default_card(locked)
+        card_changed = previous_card is None or previous_card.pk != own.pk
         set_default_method(own, by=by)
         wanted = CollectBy.CARD
     elif mandate is not None:
@@ -155,7 +157,6 @@ def choose_collection_method(customer: Customer, *, card: SavedMethod | None = N
     if before != wanted:
         locked.collect_by = wanted
         locked.save(update_fields=["collect_by"])
-    card_changed = card is not None and (previous_card is None or previous_card.pk != card.pk)
     if before != wanted or card_changed:
         record_event(locked, "collection_method_changed", by=by, data={
             "from": before, "to": wanted, "why": "chosen",

@@ -233,14 +233,14 @@ def revoke_mandate(mandate: Mandate, *, reason: str, by: Any = None) -> Mandate:
     if not reason:
         raise MandateNotRevocable(reason=_("say why it is revoked"))
     # The customer first, as signing does: no mandate is signed meanwhile, and the two never deadlock.
-    Customer.objects.select_for_update().filter(pk=mandate.customer_id).first()
+    customer = Customer.objects.select_for_update().get(pk=mandate.customer_id)
     mandate = Mandate.objects.select_for_update().get(pk=mandate.pk)
     if mandate.status == Mandate.Status.REVOKED:
         return mandate
     if mandate.status != Mandate.Status.ACTIVE:
         raise MandateNotRevocable(reason=_("it is %(status)s") % {"status": mandate.get_status_display()})
     _revoke(mandate, reason=reason, now=timezone.now(), by=by)
-    if current_mandate(mandate.customer) is None:
+    if customer.collect_by == Customer.CollectBy.DIRECT_DEBIT and current_mandate(customer) is None:
         switch_collect_by(mandate.customer_id, when=Customer.CollectBy.DIRECT_DEBIT, to=Customer.CollectBy.NOTHING,
                           by=by, why="last mandate revoked")
     return mandate
