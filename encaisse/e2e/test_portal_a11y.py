@@ -139,6 +139,7 @@ def test_every_portal_page_and_the_pay_page_pass_axe_and_fit_a_phone(page: Any, 
         "account": "/portal/account/",
         "profile": "/portal/profile/",
         "payment methods": "/portal/methods/",
+        "add a card": "/portal/methods/add/",
         "sign a mandate": "/portal/methods/mandate/",
         "pay return page": f"/pay/return/{records.attempt.pk}/",
     }, axe, problems)
