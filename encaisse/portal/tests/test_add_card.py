@@ -1,12 +1,15 @@
 """Adding a card in the portal without paying: consent, the provider's page, the way back; own attempts only."""
 
 import logging
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from encaisse.ledger.models import Entry
-from encaisse.payments.models import AttemptKind, PaymentAttempt, SavedMethod
+from encaisse.payments.models import AttemptKind, PaymentAttempt, SandboxPayment, SavedMethod
+from encaisse.payments.providers.sandbox.adapter import SESSION_LIFETIME
 from encaisse.payments.setup import start_method_setup
 
 from .helpers import sign_in_as
@@ -93,6 +96,19 @@ def test_a_declined_card_is_not_saved_and_the_page_says_why(signed_in, sandbox):
     answer = signed_in.get(back["Location"])
 
     assert "Your card was not saved: your bank declined it." in answer.content.decode()
+    assert not SavedMethod.objects.exists()
+
+
+def test_a_page_left_without_a_card_until_it_expired_says_so(signed_in, sandbox):
+    signed_in.post(ADD, form(signed_in.get(ADD)))
+    attempt = PaymentAttempt.objects.get()
+    SandboxPayment.objects.filter(idempotency_key=attempt.idempotency_key).update(
+        created_at=timezone.now() - SESSION_LIFETIME - timedelta(minutes=1))  # the payer never came back
+
+    answer = signed_in.get(reverse("portal:method_added", args=[attempt.pk]))
+
+    assert "Your card was not saved: no card was entered before the page closed." in answer.content.decode()
+    assert 'role="alert"' in answer.content.decode()
     assert not SavedMethod.objects.exists()
 
 
