@@ -7,13 +7,14 @@ invoices: a run over 100,000 invoices must not ask the database about each.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.db.models.functions import Mod
 
 from encaisse.invoicing.models import Invoice
 from encaisse.invoicing.selectors import with_amounts
+from encaisse.ledger.models import EntryLine, Settlement
 from encaisse.parties.models import Organisation
-from encaisse.sepa.models import CreditorAccount
+from encaisse.sepa.models import CreditorAccount, Mandate
 
 from .models import Collection, CollectionPolicy, CollectionRun
 
@@ -63,6 +64,31 @@ def active_creditor_account(organisation: Organisation) -> CreditorAccount | Non
     return CreditorAccount.objects.filter(organisation=organisation, active=True).first()
 
 
+def current_mandates(organisation: Organisation, customer_ids: list[int]) -> dict[int, Mandate]:
+    """Each customer's current mandate (sepa.preferences.current_mandate: the most recently signed active one),
+    with its customer, in one query per few thousand customers."""
+    found: dict[int, Mandate] = {}
+    for start in range(0, len(customer_ids), 5000):
+        rows = (Mandate.objects.filter(organisation=organisation, customer_id__in=customer_ids[start:start + 5000],
+                                       status=Mandate.Status.ACTIVE).select_related("customer")
+                .order_by("customer_id", "-signed_on", "-signed_at", "-pk"))
+        for mandate in rows:
+            found.setdefault(mandate.customer_id, mandate)
+    return found
+
+
+def open_on_lines(line_ids: list[int]) -> dict[int, int]:
+    """What is still owed (minor units) on each receivable (debit) line: ledger.selectors.open_amount, in bulk."""
+    open_on: dict[int, int] = {}
+    for start in range(0, len(line_ids), 5000):
+        chunk = line_ids[start:start + 5000]
+        open_on.update(EntryLine.objects.filter(pk__in=chunk).values_list("pk", "debit_minor"))
+        for line_id, settled in (Settlement.objects.filter(debit_line_id__in=chunk).values("debit_line_id")
+                                 .annotate(s=Sum("amount_minor")).values_list("debit_line_id", "s")):
+            open_on[line_id] -= settled or 0
+    return open_on
+
+
 def runs_of(organisation: Organisation) -> QuerySet[CollectionRun]:
     """The organisation's collection runs, newest first."""
     return CollectionRun.objects.filter(organisation=organisation).order_by("-started_at")
@@ -74,5 +100,5 @@ def collections_of(invoice: Invoice) -> QuerySet[Collection]:
             .order_by("-created_at", "-pk"))
 
 
-__all__ = ["active_creditor_account", "collections_of", "failed_lines", "invoices_due", "open_collections",
-           "policies", "runs_of"]
+__all__ = ["active_creditor_account", "collections_of", "current_mandates", "failed_lines", "invoices_due",
+           "open_collections", "open_on_lines", "policies", "runs_of"]

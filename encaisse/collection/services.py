@@ -76,6 +76,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from encaisse.core.audit import record_event
+from encaisse.core.bulk import update_rows
 from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
 from encaisse.invoicing.models import Invoice
@@ -89,7 +90,7 @@ from encaisse.payments.errors import PaymentRefused
 from encaisse.payments.methods import charge_saved_method
 from encaisse.payments.models import AttemptStatus, PaymentAttempt, SavedMethod
 from encaisse.payments.paylinks import pay_url
-from encaisse.sepa.debits import schedule_direct_debit
+from encaisse.sepa.debits import DebitRequest, schedule_direct_debit, schedule_direct_debits
 from encaisse.sepa.models import DirectDebit, Mandate, RTransaction
 from encaisse.sepa.preferences import CollectionMethod, collection_method_for, current_mandate
 from encaisse.sepa.reasons import reason as reason_of
@@ -103,6 +104,7 @@ S = Collection.Status
 A = AttemptStatus
 RESEND = {A.QUEUED, A.SENDING, A.UNKNOWN}
 ITEM_BATCH = 500
+CHUNK = 2000  # invoices per transaction of direct debits (SQLite holds its write lock per transaction)
 FAILED_TEMPLATE = "collection_failed"
 
 
@@ -139,6 +141,8 @@ class _Run:
     taken_up: set[int] = field(default_factory=set)  # lines already listed by _take_up_in_flight
     pending: list[RunItem] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
+    batch: list[tuple[Invoice, Money, CollectionPolicy, Mandate]] = field(default_factory=list)
+    holding: bool = False  # while a chunk of invoices is taken: its items are written in invoice order at its end
 
     def policy(self, invoice: Invoice) -> CollectionPolicy:
         return self.type_policies.get(invoice.invoice_type_id, self.default_policy)
@@ -160,7 +164,7 @@ class _Run:
         self.counts[outcome] += 1
         if not self.dry_run:
             self.pending.append(item)
-            if len(self.pending) >= ITEM_BATCH:
+            if len(self.pending) >= ITEM_BATCH and not self.holding:
                 self.flush()
         return item
 
@@ -261,34 +265,80 @@ def _collect_due(state: _Run, organisation: Organisation, shard: tuple[int, int]
     open_by_line = {c.line_id: c for c in selectors.open_collections(organisation, shard=shard)}
     failed = selectors.failed_lines(organisation, shard=shard)
     seen_retries: set[int] = set()
-    for invoice in selectors.invoices_due(organisation, shard=shard).iterator(chunk_size=2000):
-        policy = state.policy(invoice)
-        day = collection_day(invoice, policy)
-        line_id = invoice.receivable_line_id
-        if not policy.active or day is None or line_id in failed or line_id in state.taken_up:
-            continue
-        customer = invoice.party
-        kind = customer.collect_by
-        horizon = state.on + timedelta(days=policy.prenotification_days) if kind == Method.DIRECT_DEBIT else state.on
-        open_one = open_by_line.get(invoice.receivable_line_id)
-        retry_due = (open_one is not None and open_one.status == S.RETRY and open_one.next_try_on is not None
-                     and open_one.next_try_on <= state.on)
-        if day > horizon and not retry_due:
-            continue
-        due = Money(invoice.due_minor, invoice.currency)
-        if retry_due:
-            seen_retries.add(open_one.pk)
-            _retry_card(state, open_one, invoice, due, policy)
-        elif open_one is not None:
-            state.item(invoice, due, Outcome.SKIPPED, method=open_one.method, reason=SkipReason.IN_PROGRESS,
-                       collection=open_one if not state.dry_run else None)
-        else:
-            _collect_one(state, invoice, due, policy)
+    chunk: list[Invoice] = []
+    for invoice in selectors.invoices_due(organisation, shard=shard).iterator(chunk_size=CHUNK):
+        chunk.append(invoice)
+        if len(chunk) >= CHUNK:
+            _collect_chunk(state, chunk, open_by_line, failed, seen_retries)
+            chunk = []
+    _collect_chunk(state, chunk, open_by_line, failed, seen_retries)
     if not state.dry_run:  # retries whose invoice was paid meanwhile: nothing left to collect
         for collection in open_by_line.values():
             if collection.status == S.RETRY and collection.pk not in seen_retries and collection.next_try_on \
                     and collection.next_try_on <= state.on:
                 _cancel(collection, _("nothing left to collect"))
+
+
+def _collect_chunk(state: _Run, chunk: list[Invoice], open_by_line: dict[int, Collection], failed: set[int],
+                   seen_retries: set[int]) -> None:
+    """One chunk of due invoices: their direct debits scheduled together, their items written in invoice order."""
+    if not chunk:
+        return
+    _read_mandates(state, chunk)
+    first_item, first_pending = len(state.run.item_list), len(state.pending)
+    state.holding = True
+    try:
+        for invoice in chunk:
+            _consider(state, invoice, open_by_line, failed, seen_retries)
+        _schedule_batch(state)
+    finally:
+        state.holding = False
+        by_invoice = lambda item: item.invoice_id  # noqa: E731 — stable: an invoice has one item per run
+        state.run.item_list[first_item:] = sorted(state.run.item_list[first_item:], key=by_invoice)
+        state.pending[first_pending:] = sorted(state.pending[first_pending:], key=by_invoice)
+        if len(state.pending) >= ITEM_BATCH:
+            state.flush()
+
+
+def _read_mandates(state: _Run, chunk: list[Invoice]) -> None:
+    """The current mandates of the chunk's direct-debit customers in one query, instead of one per customer.
+
+    Only a usable answer is kept (an active mandate, an organisation with a
+    creditor identifier): any other customer goes through
+    sepa.preferences.collection_method_for, which says why."""
+    wanted = sorted({i.party_id for i in chunk if i.party.collect_by == Method.DIRECT_DEBIT
+                     and i.party_id not in state.methods})
+    if not wanted or not state.run.organisation.creditor_id:
+        return
+    for customer_id, mandate in selectors.current_mandates(state.run.organisation, wanted).items():
+        state.methods[customer_id] = CollectionMethod(Method.DIRECT_DEBIT, mandate=mandate)
+
+
+def _consider(state: _Run, invoice: Invoice, open_by_line: dict[int, Collection], failed: set[int],
+              seen_retries: set[int]) -> None:
+    """One due invoice: collected, retried, skipped, or left for a later run."""
+    policy = state.policy(invoice)
+    day = collection_day(invoice, policy)
+    line_id = invoice.receivable_line_id
+    if not policy.active or day is None or line_id in failed or line_id in state.taken_up:
+        return
+    customer = invoice.party
+    kind = customer.collect_by
+    horizon = state.on + timedelta(days=policy.prenotification_days) if kind == Method.DIRECT_DEBIT else state.on
+    open_one = open_by_line.get(invoice.receivable_line_id)
+    retry_due = (open_one is not None and open_one.status == S.RETRY and open_one.next_try_on is not None
+                 and open_one.next_try_on <= state.on)
+    if day > horizon and not retry_due:
+        return
+    due = Money(invoice.due_minor, invoice.currency)
+    if retry_due:
+        seen_retries.add(open_one.pk)
+        _retry_card(state, open_one, invoice, due, policy)
+    elif open_one is not None:
+        state.item(invoice, due, Outcome.SKIPPED, method=open_one.method, reason=SkipReason.IN_PROGRESS,
+                   collection=open_one if not state.dry_run else None)
+    else:
+        _collect_one(state, invoice, due, policy)
 
 
 def _why_not(state: _Run, invoice: Invoice, due: Money, policy: CollectionPolicy,
@@ -364,6 +414,69 @@ def _batch(state: _Run, invoice: Invoice, due: Money, policy: CollectionPolicy, 
         state.item(invoice, due, Outcome.BATCHED, method=Method.DIRECT_DEBIT,
                    message=_("dry run: would be added to a direct-debit batch"))
         return
+    state.batch.append((invoice, due, policy, mandate))
+    if len(state.batch) >= CHUNK:
+        _schedule_batch(state)
+
+
+def _schedule_batch(state: _Run) -> None:
+    """The waiting direct debits in one transaction (collections, debits, pre-notifications, a few statements);
+    when a line turns out taken or paid meanwhile (another worker), the same invoices one by one, so that only
+    those come out skipped."""
+    entries, state.batch = state.batch, []
+    if not entries:
+        return
+    try:
+        with transaction.atomic():
+            done = _schedule_many(state, entries)
+    except (IntegrityError, _PaidMeanwhile):
+        for invoice, due, policy, mandate in entries:
+            _batch_one(state, invoice, due, policy, mandate)
+        return
+    for invoice, due, collection, result in done:
+        if isinstance(result, DomainError):
+            state.item(invoice, due, Outcome.SKIPPED, method=Method.DIRECT_DEBIT, reason=SkipReason.NO_METHOD,
+                       message=str(result))
+        else:
+            state.item(invoice, due, Outcome.BATCHED, method=Method.DIRECT_DEBIT, collection=collection,
+                       direct_debit=result)
+
+
+def _schedule_many(state: _Run, entries: list[tuple[Invoice, Money, CollectionPolicy, Mandate]]) -> list[tuple]:
+    """In the caller's transaction: claim every line (IntegrityError if one is open), read what is due after the
+    claim (_PaidMeanwhile if nothing is left on one), schedule the debits; refused ones leave no collection."""
+    organisation = state.run.organisation
+    collections = Collection.objects.bulk_create([
+        Collection(organisation_id=invoice.organisation_id, invoice=invoice, line_id=invoice.receivable_line_id,
+                   customer_id=invoice.party_id, method=Method.DIRECT_DEBIT, status=S.IN_FLIGHT, tries=1)
+        for invoice, _due, _policy, _mandate in entries])
+    open_on = selectors.open_on_lines([c.line_id for c in collections])
+    dues = [Money(open_on.get(invoice.receivable_line_id, 0), invoice.currency) for invoice, *_rest in entries]
+    if any(due.minor <= 0 for due in dues):
+        raise _PaidMeanwhile
+    results = schedule_direct_debits(organisation=organisation, today=state.on, by=state.by, requests=[
+        DebitRequest(mandate=mandate, invoice=invoice, line_id=invoice.receivable_line_id, amount=due,
+                     due_on=collection_day(invoice, policy), prenotification_days=policy.prenotification_days,
+                     key=try_key(collection))
+        for (invoice, _due, policy, mandate), due, collection in zip(entries, dues, collections, strict=True)])
+    refused = [c.pk for c, result in zip(collections, results, strict=True) if isinstance(result, DomainError)]
+    if refused:
+        Collection.objects.filter(pk__in=refused).delete()
+    update_rows(Collection, ["direct_debit"], [(result.pk, c.pk) for c, result in zip(collections, results,
+                                                                                     strict=True)
+                                               if not isinstance(result, DomainError)])
+    done = []
+    for (invoice, _due, _policy, _mandate), due, collection, result in zip(entries, dues, collections, results,
+                                                                           strict=True):
+        collection.invoice = invoice
+        if not isinstance(result, DomainError):
+            collection.direct_debit = result
+        done.append((invoice, due, collection, result))
+    return done
+
+
+def _batch_one(state: _Run, invoice: Invoice, due: Money, policy: CollectionPolicy, mandate: Mandate) -> None:
+    """One invoice's direct debit in its own transaction: the path a batch falls back on."""
     try:
         with transaction.atomic():
             collection, due = _open(invoice, Method.DIRECT_DEBIT)

@@ -36,6 +36,7 @@ from django.template import Context, Template, TemplateSyntaxError
 from django.utils import timezone, translation
 
 from encaisse.core.audit import record_event
+from encaisse.core.bulk import insert_rows
 from encaisse.core.money import Money
 from encaisse.parties.models import Organisation
 
@@ -246,6 +247,93 @@ def queue_email(
         raise
     _deliver_after_commit(message.pk)
     return message
+
+
+@dataclass(frozen=True, slots=True)
+class EmailToQueue:
+    """One message of a batch for queue_emails: its recipient, context and the business event it belongs to."""
+
+    to: str
+    context: Mapping[str, Any]
+    idempotency_key: str
+    language: str | None = None
+    related: models.Model | None = None
+
+
+def queue_emails(*, organisation: Organisation, template_code: str, emails: list[EmailToQueue]) -> int:
+    """queue_email for many messages of one template at once (a collection run's pre-notifications); return how
+    many were queued.
+
+    The same guarantees: written in the caller's transaction, rendered now
+    (what the customer receives stays readable), sent after commit, one
+    message per idempotency key — a key already queued is skipped, and one
+    queued meanwhile by another transaction makes the insert raise
+    IntegrityError (the caller's transaction rolls back, as for queue_email
+    losing a race without its savepoint). What makes it fast: each language's
+    template is found and compiled once, and the rows go in with one prepared
+    statement. Raises like queue_email (UnknownTemplate, NoRecipient,
+    InvalidRecipient), before anything is written.
+    """
+    recipients = []
+    for email in emails:
+        addresses = _addresses(email.to)
+        if not addresses:
+            raise NoRecipient(code=template_code)
+        recipients.append("\n".join(addresses))
+    keys = [email.idempotency_key for email in emails]
+    taken: set[str] = set()
+    for start in range(0, len(keys), 5000):
+        chunk = keys[start:start + 5000]
+        taken.update(OutboxMessage.objects.filter(organisation=organisation, idempotency_key__in=chunk)
+                     .values_list("idempotency_key", flat=True))
+    compiled: dict[str, tuple[str, Template, Template, Template | None]] = {}
+    content_types: dict[type, int] = {}
+    now = timezone.now()
+    sender, reply_to = _sender(organisation), organisation.email or ""
+    rows, seen = [], set()
+    for email, to in zip(emails, recipients, strict=True):
+        key = email.idempotency_key
+        if not key or key in taken or key in seen:
+            continue
+        seen.add(key)
+        wanted = email_language(email.language, organisation)
+        if wanted not in compiled:
+            source = _find_source(organisation, template_code, wanted)
+            compiled[wanted] = (source.language, Template(source.subject), Template(source.body_text),
+                                Template(source.body_html) if source.body_html.strip() else None)
+        language, subject, body_text, body_html = compiled[wanted]
+        data = _template_context(email.context, organisation, language)
+        with translation.override(language):
+            rendered_subject = " ".join(subject.render(Context(data, autoescape=False)).split())[:500]
+            rendered_text = body_text.render(Context(data, autoescape=False))
+            rendered_html = body_html.render(Context(data)) if body_html is not None else ""
+        related = email.related
+        if related is not None and type(related) not in content_types:
+            content_types[type(related)] = ContentType.objects.get_for_model(related).pk
+        rows.append((organisation.pk, template_code, language, to, "", sender, reply_to, rendered_subject,
+                     rendered_text, rendered_html, Status.QUEUED, 0, now, "", now,
+                     content_types[type(related)] if related is not None else None,
+                     str(related.pk) if related is not None else "", key))
+    insert_rows(OutboxMessage, ("organisation", "template_code", "language", "to", "cc", "from_email", "reply_to",
+                                "subject", "body_text", "body_html", "status", "attempts", "next_attempt_at",
+                                "last_error", "created_at", "related_content_type", "related_object_id",
+                                "idempotency_key"), rows)
+    if rows:
+        queued = [row[-1] for row in rows]
+        ids: list[int] = []
+        for start in range(0, len(queued), 5000):
+            chunk = queued[start:start + 5000]
+            ids += OutboxMessage.objects.filter(organisation=organisation, idempotency_key__in=chunk).values_list(
+                "pk", flat=True)
+        transaction.on_commit(partial(_enqueue_deliveries, ids), robust=True)
+    return len(rows)
+
+
+def _enqueue_deliveries(message_ids: list[int]) -> None:
+    from .tasks import deliver_messages_task  # tasks import services
+
+    for start in range(0, len(message_ids), 1000):  # one task per thousand messages, not one each
+        deliver_messages_task.enqueue(message_ids=message_ids[start:start + 1000])
 
 
 def _deliver_after_commit(message_id: int) -> None:

@@ -12,6 +12,13 @@ def deliver_message_task(message_id: int) -> str:
     return services.deliver_message(message_id=message_id).status
 
 
+@task
+def deliver_messages_task(message_ids: list[int]) -> int:
+    """Send a batch's messages (queue_emails), one after the other; enqueued once after the commit that wrote
+    them. Those a crash leaves queued are sent by the sweep."""
+    return sum(services.deliver_message(message_id=pk).status == services.Status.SENT for pk in message_ids)
+
+
 @cron("*/5 * * * *")
 @task
 def retry_outbox() -> dict[str, int]:

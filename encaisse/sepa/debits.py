@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -37,7 +38,7 @@ from encaisse.core.money import Money
 from encaisse.invoicing.models import Invoice
 from encaisse.ledger.models import Account, Entry, EntryLine, Journal, Settlement
 from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entries, post_entry
-from encaisse.notifications.services import queue_email
+from encaisse.notifications.services import EmailToQueue, queue_email, queue_emails
 from encaisse.parties.models import Customer, Organisation
 
 from . import calendar, pain008
@@ -164,6 +165,113 @@ def schedule_direct_debit(*, mandate: Mandate, invoice: Invoice | None, line: En
             "end_to_end_id": end_to_end_id, "amount": amount.as_json(), "collection_date": collection_date.isoformat(),
             "sequence_type": debit.sequence_type, "mandate": mandate.reference, "key": key})
     return debit
+
+
+@dataclass(frozen=True, slots=True)
+class DebitRequest:
+    """One debit for schedule_direct_debits: what schedule_direct_debit takes, for one invoice line."""
+
+    mandate: Mandate  # with its customer loaded
+    invoice: Invoice | None
+    line_id: int
+    amount: Money
+    due_on: date
+    prenotification_days: int
+    key: str
+
+
+def _refusal(organisation: Organisation, creditor_account: CreditorAccount | None, mandate: Mandate,
+             amount: Money) -> DirectDebitRefused | None:
+    """Why a debit cannot be scheduled (schedule_direct_debit's rules), or None."""
+    if mandate.status != Mandate.Status.ACTIVE or mandate.organisation_id != organisation.pk:
+        return DirectDebitRefused(reason=_("mandate %(reference)s is %(status)s") % {
+            "reference": mandate.reference, "status": mandate.get_status_display()})
+    if not organisation.creditor_id:
+        return DirectDebitRefused(reason=_("the organisation has no SEPA creditor identifier"))
+    if creditor_account is None:
+        return DirectDebitRefused(reason=_("the organisation has no active direct-debit bank account"))
+    if amount.currency != CURRENCY:
+        return DirectDebitRefused(reason=_("SEPA direct debits are in euros, not %(currency)s") % {
+            "currency": amount.currency})
+    if amount.minor <= 0:
+        return DirectDebitRefused(reason=_("the amount must be positive"))
+    if not mandate.customer.email:
+        return DirectDebitRefused(reason=_("the customer has no email address for the pre-notification"))
+    return None
+
+
+def schedule_direct_debits(*, organisation: Organisation, requests: list[DebitRequest], today: date,
+                           by: Any = None) -> list[DirectDebit | DirectDebitRefused]:
+    """schedule_direct_debit for many lines at once, in the caller's transaction: for each request, in order, its
+    debit (the existing one for a key already used) or why it was refused (nothing written for it).
+
+    The same rules as the single one — end-to-end id from the key, FRST for a
+    mandate's first debit (the first of the batch when the mandate was never
+    used), the collection date from the SEPA calendar, one pre-notification
+    per debit (queue_emails), one audit event per debit — in a constant number
+    of statements per batch. The one-in-flight-per-line index (or a
+    pre-notification key queued meanwhile) raises IntegrityError for the
+    whole batch: the caller rolls back and takes the lines one by one.
+    """
+    creditor_account = active_creditor_account(organisation)
+    ids = [end_to_end_id_for(organisation.pk, request.key) for request in requests]
+    existing: dict[str, DirectDebit] = {}
+    for chunk in _chunks(ids):
+        existing.update((d.end_to_end_id, d) for d in DirectDebit.objects.filter(end_to_end_id__in=chunk))
+    fresh_mandates = sorted({r.mandate.pk for r in requests if r.mandate.last_used_on is None})
+    presented: set[int] = set()
+    sent_or_waiting = (DirectDebit.Status.SCHEDULED, DirectDebit.Status.EXPORTED, DirectDebit.Status.SETTLED,
+                       DirectDebit.Status.RETURNED, DirectDebit.Status.REFUNDED)
+    for chunk in _chunks(fresh_mandates):
+        presented.update(DirectDebit.objects.filter(mandate_id__in=chunk, status__in=sent_or_waiting)
+                         .values_list("mandate_id", flat=True))
+    dates: dict[tuple[date, int], date] = {}
+    now = timezone.now()
+    created_by = by if getattr(by, "is_authenticated", False) else None
+    results: list[DirectDebit | DirectDebitRefused] = []
+    new: list[DirectDebit] = []
+    for request, end_to_end_id in zip(requests, ids, strict=True):
+        if end_to_end_id in existing:
+            results.append(existing[end_to_end_id])
+            continue
+        mandate, amount = request.mandate, request.amount
+        if refused := _refusal(organisation, creditor_account, mandate, amount):
+            results.append(refused)
+            continue
+        when = (request.due_on, request.prenotification_days)
+        if when not in dates:
+            dates[when] = calendar.collection_date_for(
+                request.due_on, sent_on=today, lead_days=creditor_account.lead_days, prenotified_on=today,
+                prenotification_days=request.prenotification_days)
+        first = mandate.last_used_on is None and mandate.pk not in presented
+        presented.add(mandate.pk)
+        debit = DirectDebit(
+            organisation=organisation, customer=mandate.customer, mandate=mandate, creditor_account=creditor_account,
+            invoice=request.invoice, line_id=request.line_id, amount_minor=amount.minor, currency=amount.currency,
+            end_to_end_id=end_to_end_id, sequence_type=SequenceType.FIRST if first else SequenceType.RECURRING,
+            collection_date=dates[when], amendment=_amendment(mandate), prenotified_at=now, created_by=created_by)
+        existing[end_to_end_id] = debit
+        results.append(debit)
+        new.append(debit)
+    if not new:
+        return results
+    DirectDebit.objects.bulk_create(new, batch_size=2000)
+    emails = []
+    for debit in new:
+        customer, mandate = debit.customer, debit.mandate
+        customer.organisation = organisation  # mandate_language reads it: no query per customer
+        emails.append(EmailToQueue(
+            to=customer.email, language=mandate_language(customer), related=debit,
+            idempotency_key=f"sepa:debit:{debit.pk}:prenotification",
+            context={"customer_name": customer.name, "amount": debit.amount, "collection_date": debit.collection_date,
+                     "reference": mandate.reference, "creditor_id": organisation.creditor_id,
+                     "creditor_name": organisation.name, "masked_iban": mandate.masked_iban,
+                     "invoice_number": debit.invoice.number if debit.invoice else ""}))
+    queue_emails(organisation=organisation, template_code="direct_debit_prenotification", emails=emails)
+    # Each debit row carries what the single path's event data says (id, amount, date, sequence, mandate) and
+    # created_by / created_at: the event says it was scheduled, and by which batch.
+    record_events(new, "direct_debit_scheduled", by=by, data={"batch": len(new), "on": today.isoformat()})
+    return results
 
 
 # --- export --------------------------------------------------------------------------------------------------------
@@ -494,5 +602,6 @@ def _months_before(day: date, months: int) -> date:
             day -= timedelta(days=1)
 
 
-__all__ = ["DirectDebitRefused", "MandateChangeRefused", "change_mandate_account", "end_to_end_id_for",
-           "export_direct_debits", "lapse_mandates", "schedule_direct_debit", "settle_direct_debits"]
+__all__ = ["DebitRequest", "DirectDebitRefused", "MandateChangeRefused", "change_mandate_account", "end_to_end_id_for",
+           "export_direct_debits", "lapse_mandates", "schedule_direct_debit", "schedule_direct_debits",
+           "settle_direct_debits"]

@@ -10,7 +10,7 @@ from encaisse.ledger.services import account_of_kind
 from encaisse.ledger.verify import verify_ledger
 from encaisse.notifications.models import OutboxMessage
 from encaisse.parties.models import Customer
-from encaisse.sepa.debits import export_direct_debits, settle_direct_debits
+from encaisse.sepa.debits import export_direct_debits, schedule_direct_debit, settle_direct_debits
 from encaisse.sepa.models import CreditorAccount, DirectDebit
 from encaisse.sepa.returns import import_bank_file
 from encaisse.sepa.tests.bank_answers import camt054, pain002
@@ -161,3 +161,35 @@ def test_direct_debit_skips_no_bank_account_and_a_lapsed_mandate(org, clerk, deb
     assert items(run_collection(organisation=org, on=invoice.due_on)) == [
         (invoice.number, Outcome.SKIPPED, SkipReason.MANDATE_LAPSED)]
     assert not Collection.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_run_schedules_its_debits_in_batches_and_a_line_taken_meanwhile_comes_out_in_progress(org, clerk, creditor):
+    debtors = []
+    for n in range(4):
+        customer = Customer.objects.create(organisation=org, ref=f"B{n}", name=f"Batch {n}",
+                                           email=f"b{n}@example.org", collect_by=Customer.CollectBy.DIRECT_DEBIT)
+        make_mandate(customer, f"UMR-B{n}")
+        debtors.append(customer)
+    invoices = [invoice_for(org, customer, clerk) for customer in debtors]
+    # The back office scheduled a debit of the third invoice by hand: its line is in flight without a collection.
+    taken = invoices[2]
+    schedule_direct_debit(mandate=debtors[2].mandates.get(), invoice=taken, line=taken.receivable_line,
+                          amount=due(taken), due_on=taken.due_on, today=taken.due_on - timedelta(days=14),
+                          prenotification_days=14, key="by-hand")
+    day = invoices[0].due_on - timedelta(days=14)
+
+    run = run_collection(organisation=org, on=day)
+
+    assert items(run) == [(invoice.number, Outcome.BATCHED, "") if invoice != taken else
+                          (invoice.number, Outcome.SKIPPED, SkipReason.IN_PROGRESS) for invoice in invoices]
+    assert Collection.objects.count() == 3
+    assert not Collection.objects.filter(invoice=taken).exists()
+    assert all(c.direct_debit.line_id == c.line_id for c in Collection.objects.select_related("direct_debit"))
+    assert OutboxMessage.objects.filter(template_code="direct_debit_prenotification").count() == 4
+    # Saved in the same order as listed.
+    assert [i.invoice_id for i in run.items.order_by("pk")] == [i.invoice_id for i in run.item_list]
+    # The next run finds them all in progress and schedules nothing more.
+    again = run_collection(organisation=org, on=day)
+    assert {item.reason for item in again.item_list} == {SkipReason.IN_PROGRESS}
+    assert DirectDebit.objects.count() == 4
