@@ -7,7 +7,11 @@ within the organisation, and a whole-file or whole-batch reject stands for
 every debit of that file or batch (found by the message id and PmtInfId we
 wrote) that has no fact of its own.
 
-Each R-transaction is applied in its own transaction, once per debit (the
+A file is imported in one transaction: all of it or nothing. The BankFile row
+is its lock, so the same file imported twice at once waits for the first and
+is then "already imported". The debits its facts name are locked in id order
+before anything is booked, so two different files naming the same debits
+cannot deadlock. Each R-transaction is applied once per debit (the
 RTransaction row is one-to-one with it, so the same reject in a pain.002 and
 then in a camt.054 is applied once):
 - a reversing entry: 411 debited for the customer, credited on 5113 while the
@@ -37,7 +41,7 @@ from datetime import date
 from typing import Any
 
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -100,47 +104,42 @@ def import_bank_file(*, organisation: Organisation, data: bytes, name: str = "",
 
     `pay_url_for(debit)` may give the pay link put in the customer's email.
     Raises BankFileInvalid (nothing written) for a file that cannot be read.
-    A file imported before whose facts were all applied is reported as
-    already imported; one interrupted half-way is taken up again (each fact
-    is applied once anyway).
+    A file imported before (same organisation, same bytes) is reported as
+    already imported and changes nothing.
     """
     content = read_bank_file(data)  # BankFileInvalid: nothing written
     digest = hashlib.sha256(data).hexdigest()
     today = today or timezone.localdate()
     with transaction.atomic():
         bank_file, created = _keep(organisation, data, digest, name, content, by)
-    if not created and bank_file.report.get("done"):
-        return ImportReport(bank_file=bank_file, already_imported=True)
-
-    applied: list[RTransaction] = []
-    known: list[str] = []
-    unmatched: list[dict[str, Any]] = []
-    settled: list[str] = []
-    for fact, debit_id, why in _matched(organisation, content):
-        if debit_id is None:
-            unmatched.append(why)
-            continue
-        if fact.kind == "settled":
-            with transaction.atomic():
-                debit = DirectDebit.objects.get(pk=debit_id)
+        if not created:
+            return ImportReport(bank_file=bank_file, already_imported=True)
+        matched = list(_matched(organisation, content))
+        # Locked in id order before any booking (which takes the ledger's lock): no deadlock with another file.
+        list(DirectDebit.objects.select_for_update().filter(pk__in={pk for _f, pk, _w in matched if pk})
+             .order_by("pk").values_list("pk", flat=True))
+        report = ImportReport(bank_file=bank_file, already_imported=False)
+        for fact, debit_id, why in matched:
+            if debit_id is None:
+                report.unmatched.append(why)
+            elif fact.kind == "settled":
+                debit = DirectDebit.objects.select_related("file").get(pk=debit_id)
                 if debit.file_id and debit.status == DirectDebit.Status.EXPORTED:
                     settle_debit_file(debit.file, on=fact.booked_on or today)
-            settled.append(fact.end_to_end_id or "")
-            continue
-        with transaction.atomic():
-            outcome = _apply(bank_file, fact, debit_id, by=by, pay_url_for=pay_url_for, today=today)
-        if isinstance(outcome, RTransaction):
-            applied.append(outcome)
-        elif outcome is None:
-            known.append(fact.end_to_end_id or "")
-        else:
-            unmatched.append(outcome)
-    report = ImportReport(bank_file=bank_file, already_imported=False, applied=applied, already_known=known,
-                          unmatched=unmatched, settled=settled)
-    bank_file.report = {**report.as_dict(), "done": True}
-    bank_file.save(update_fields=["report"])
-    record_event(bank_file, "bank_file_imported", by=by, data={
-        "applied": len(applied), "already_known": len(known), "unmatched": len(unmatched), "settled": len(settled)})
+                report.settled.append(fact.end_to_end_id or "")
+            else:
+                outcome = _apply(bank_file, fact, debit_id, by=by, pay_url_for=pay_url_for, today=today)
+                if isinstance(outcome, RTransaction):
+                    report.applied.append(outcome)
+                elif outcome is None:
+                    report.already_known.append(fact.end_to_end_id or "")
+                else:
+                    report.unmatched.append(outcome)
+        bank_file.report = report.as_dict()
+        bank_file.save(update_fields=["report"])
+        record_event(bank_file, "bank_file_imported", by=by, data={
+            "applied": len(report.applied), "already_known": len(report.already_known),
+            "unmatched": len(report.unmatched), "settled": len(report.settled)})
     return report
 
 
@@ -152,7 +151,12 @@ def _keep(organisation: Organisation, data: bytes, digest: str, name: str, conte
                          message_id=(content.message_id or "")[:35], sha256=digest,
                          imported_by=by if getattr(by, "is_authenticated", False) else None)
     bank_file.content.save(f"{digest[:16]}.xml", ContentFile(data), save=False)
-    bank_file.save()
+    try:
+        with transaction.atomic():
+            bank_file.save()
+    except IntegrityError:  # the same file imported at this moment: the insert waited for it, now it is known
+        bank_file.content.delete(save=False)
+        return BankFile.objects.select_for_update().get(organisation=organisation, sha256=digest), False
     return bank_file, True
 
 
@@ -165,12 +169,13 @@ def _unmatched(fact: RFact, why: str, message: Any) -> dict[str, Any]:
 def _matched(organisation: Organisation, content: Any):
     """Each fact with the id of its debit in this organisation, or None and why; file/batch rejects expanded."""
     explicit = {f.end_to_end_id for f in content.facts if f.end_to_end_id}
+    debits = {row[0]: row[1:] for row in DirectDebit.objects.filter(end_to_end_id__in=explicit).values_list(
+        "end_to_end_id", "pk", "organisation_id", "amount_minor", "currency")}  # one query for the whole file
     for fact in content.facts:
         if not fact.end_to_end_id:
             yield fact, None, _unmatched(fact, "no_end_to_end_id", _("the bank gave no end-to-end id"))
             continue
-        found = DirectDebit.objects.filter(end_to_end_id=fact.end_to_end_id).values_list(
-            "pk", "organisation_id", "amount_minor", "currency").first()
+        found = debits.get(fact.end_to_end_id)
         if found is None:
             yield fact, None, _unmatched(fact, "unknown", _("no direct debit has this end-to-end id"))
         elif found[1] != organisation.pk:
