@@ -13,8 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from threading import Barrier
 
 import pytest
 from django.db import connection
@@ -25,25 +23,12 @@ from encaisse.parties.models import Customer
 from encaisse.payments.methods import consent_text
 from encaisse.payments.models import PaymentAttempt, SandboxPayment, SavedMethod
 from encaisse.payments.providers.sandbox.tests.helpers import sandbox_account
+from encaisse.testing.concurrency import together
 from encaisse.testing.stripe import SECRET_KEY
 
 from ..models import Collection, CollectionRun, Outcome
 from ..services import run_collection
 from .helpers import card_customer, due, eur, invoice_for
-
-
-def together(count, work):
-    barrier = Barrier(count)
-
-    def run(i):
-        barrier.wait()
-        try:
-            return work(i)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 @pytest.mark.postgresql

@@ -1,32 +1,15 @@
 """Two exports at once on PostgreSQL: every debit lands in exactly one file, booked once."""
 
-from concurrent.futures import ThreadPoolExecutor
-from threading import Barrier
-
 import pytest
-from django.db import connection
 
 from encaisse.invoicing.selectors import amount_due
 from encaisse.ledger.verify import verify_ledger
 from encaisse.parties.models import Customer
 from encaisse.sepa.debits import export_direct_debits
 from encaisse.sepa.models import DebitFile, DirectDebit
+from encaisse.testing.concurrency import together
 
 from .debit_fixtures import TODAY, make_mandate, schedule
-
-
-def together(count, work):
-    barrier = Barrier(count)
-
-    def run(i):
-        barrier.wait()
-        try:
-            return work(i)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 @pytest.mark.postgresql

@@ -10,10 +10,10 @@ from encaisse.parties.models import Customer
 from encaisse.sepa.debits import export_direct_debits
 from encaisse.sepa.models import BankFile, DirectDebit, RTransaction
 from encaisse.sepa.returns import import_bank_file
+from encaisse.testing.concurrency import together
 
 from .bank_answers import pain002
 from .debit_fixtures import TODAY, make_mandate, schedule
-from .test_export_concurrency import together
 
 
 @pytest.mark.postgresql
