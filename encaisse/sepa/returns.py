@@ -270,12 +270,10 @@ def _apply(bank_file: BankFile, fact: RFact, debit_id: int, *, by: Any,
     fee_entry = None
     if fact.fee is not None and fact.fee.minor > 0:
         fee_label = str(_("Bank fee for returned direct debit %(e2e)s")) % {"e2e": debit.end_to_end_id}
-        expense = (Account.objects.filter(organisation=organisation, code="627").first()
-                   or account_of_kind(organisation, Account.Kind.EXPENSE))
         fee_entry = post_entry(organisation, EntryDraft(journal=journal, date=booked_on, label=fee_label, lines=(
-            LineDraft(account=expense, debit=fact.fee, credit=Money.zero(fact.fee.currency), label=fee_label),
-            LineDraft(account=debit.creditor_account.bank_account, debit=Money.zero(fact.fee.currency),
-                      credit=fact.fee, label=fee_label))), idempotency_key=f"sepa:r:{debit.pk}:fee", by=by)
+            LineDraft.signed(account_of_kind(organisation, Account.Kind.EXPENSE), fact.fee, label=fee_label),
+            LineDraft.signed(debit.creditor_account.bank_account, -fact.fee, label=fee_label))),
+            idempotency_key=f"sepa:r:{debit.pk}:fee", by=by)
     rtx = RTransaction.objects.create(
         organisation=organisation, direct_debit=debit, bank_file=bank_file, kind=kind,
         reason_code=(fact.reason_code or "")[:8], amount_minor=amount.minor,
