@@ -70,13 +70,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from encaisse.core.audit import record_event
-from encaisse.core.bulk import update_rows
+from encaisse.core.bulk import insert_rows, update_rows
 from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
 from encaisse.invoicing.models import Invoice
@@ -170,8 +170,21 @@ class _Run:
 
     def flush(self) -> None:
         if self.pending and not self.dry_run:
-            RunItem.objects.bulk_create(self.pending)
+            now = timezone.now()
+            connection = connections[RunItem.objects.db]
+            # Runs and attempts have UUID ids: prepared for the driver (core.bulk passes foreign keys as they are).
+            run_id = RunItem._meta.get_field("run").get_db_prep_save(self.run.pk, connection)
+            attempt = RunItem._meta.get_field("attempt")
+            insert_rows(RunItem, _ITEM_COLUMNS, [
+                (run_id, *(getattr(item, name) for name in _ITEM_ATTRS),
+                 attempt.get_db_prep_save(item.attempt_id, connection), now) for item in self.pending])
             self.pending = []
+
+
+_ITEM_COLUMNS = ("run", "invoice", "customer", "collection", "amount_minor", "currency", "method", "outcome", "reason",
+                 "code", "message", "direct_debit", "attempt", "created_at")
+_ITEM_ATTRS = tuple(f"{name}_id" if RunItem._meta.get_field(name).is_relation else name
+                    for name in _ITEM_COLUMNS[1:-2])
 
 
 def run_collection(*, organisation: Organisation, on: date, dry_run: bool = False,
@@ -446,10 +459,20 @@ def _schedule_many(state: _Run, entries: list[tuple[Invoice, Money, CollectionPo
     """In the caller's transaction: claim every line (IntegrityError if one is open), read what is due after the
     claim (_PaidMeanwhile if nothing is left on one), schedule the debits; refused ones leave no collection."""
     organisation = state.run.organisation
-    collections = Collection.objects.bulk_create([
-        Collection(organisation_id=invoice.organisation_id, invoice=invoice, line_id=invoice.receivable_line_id,
-                   customer_id=invoice.party_id, method=Method.DIRECT_DEBIT, status=S.IN_FLIGHT, tries=1)
-        for invoice, _due, _policy, _mandate in entries])
+    now = timezone.now()
+    insert_rows(Collection, ("organisation", "invoice", "line", "customer", "method", "status", "tries", "reason",
+                             "created_at", "updated_at"),
+                [(invoice.organisation_id, invoice.pk, invoice.receivable_line_id, invoice.party_id,
+                  Method.DIRECT_DEBIT, S.IN_FLIGHT, 1, "", now, now) for invoice, *_rest in entries])
+    lines = [invoice.receivable_line_id for invoice, *_rest in entries]
+    ids: dict[int, int] = {}
+    for start in range(0, len(lines), CHUNK):  # ours: one open collection per line, the index says so
+        ids.update(Collection.objects.filter(line_id__in=lines[start:start + CHUNK], status__in=Collection.OPEN)
+                   .values_list("line_id", "pk"))
+    collections = [Collection(pk=ids[invoice.receivable_line_id], organisation_id=invoice.organisation_id,
+                              line_id=invoice.receivable_line_id, customer_id=invoice.party_id,
+                              method=Method.DIRECT_DEBIT, status=S.IN_FLIGHT, tries=1)
+                   for invoice, *_rest in entries]
     open_on = selectors.open_on_lines([c.line_id for c in collections])
     dues = [Money(open_on.get(invoice.receivable_line_id, 0), invoice.currency) for invoice, *_rest in entries]
     if any(due.minor <= 0 for due in dues):
