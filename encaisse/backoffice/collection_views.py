@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -90,8 +91,10 @@ def collection_run(request: HttpRequest) -> HttpResponse:
                 messages.success(request, gettext("Collection run of %(day)s done.") % {"day": run.run_on})
             if not run.dry_run:
                 return HttpResponseRedirect(reverse("admin:collection_collectionrun_change", args=[run.pk]))
-    # A dry run is not saved: its lines are the unsaved items the service returns with it.
+    # A dry run is not saved: its lines are the unsaved items the service returns with it (their customers read
+    # in one query, not one per line).
     items = list(getattr(run, "item_list", [])) if run else []
+    prefetch_related_objects(items, "customer")
     return render(request, "backoffice/collection/run.html", _context(
         request, _("Run collection"), form=form, run=run, items=items,
         counts=[(label, run.counts.get(value, 0)) for value, label in Outcome.choices] if run else []))
@@ -174,6 +177,7 @@ def bank_import(request: HttpRequest) -> HttpResponse:
             form.add_error("file", str(error))
             report = None
     applied = [(r, r_label(r.reason_code)) for r in report.applied] if report else []
+    prefetch_related_objects([r for r, _label in applied], "direct_debit__customer")
     return render(request, "backoffice/sepa/bank_import.html", _context(
         request, _("Import a bank file"), form=form, report=report, applied=applied,
         settled=report.settled if report else []))

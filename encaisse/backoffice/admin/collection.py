@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from encaisse.collection.models import Collection, CollectionPolicy, CollectionRun, Outcome
+from encaisse.collection.models import Collection, CollectionPolicy, CollectionRun, Outcome, RunItem
 from encaisse.core.audit import events_for, record_event
 from encaisse.core.money import Money
 from encaisse.payments.models import PaymentAttempt
@@ -173,12 +173,14 @@ class CollectionPolicyAdmin(OrganisationScopedAdmin):
 # --- collections ------------------------------------------------------------------------------------------------
 
 
-def attempts_of(collection: Collection) -> QuerySet[PaymentAttempt]:
-    """Every card attempt of the collection: sent under its tries' keys, or named by its run lines."""
-    named = {collection.attempt_id, *collection.run_items.values_list("attempt_id", flat=True)} - {None}
-    return (PaymentAttempt.objects
-            .filter(Q(pk__in=named) | Q(idempotency_key__startswith=f"collection:{collection.pk}:try:"))
-            .select_related("provider_account").order_by("created_at"))
+def attempts_of(*collections: Collection) -> QuerySet[PaymentAttempt]:
+    """Every card attempt of the collections, in one query: sent under their tries' keys, or named by them or
+    their run lines."""
+    found = (Q(pk__in=[collection.attempt_id for collection in collections if collection.attempt_id])
+             | Q(pk__in=RunItem.objects.filter(collection__in=collections).values("attempt_id")))
+    for collection in collections:
+        found |= Q(idempotency_key__startswith=f"collection:{collection.pk}:try:")
+    return PaymentAttempt.objects.filter(found).select_related("provider_account").order_by("created_at")
 
 
 def debits_of(collection: Collection) -> list[DirectDebit]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db.models import Model
+from django.db.models import Count, Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -229,9 +229,12 @@ class BankFileAdmin(ReadOnlyAdmin):
     fields = ("name", "kind", "message_id", "imported_at", "imported_by", "sha256")
     readonly_fields = fields
 
-    @admin.display(description=_("R-transactions"))
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(r_count=Count("r_transactions"))
+
+    @admin.display(description=_("R-transactions"), ordering="r_count")
     def applied(self, bank_file: BankFile) -> int:
-        return bank_file.r_transactions.count()
+        return bank_file.r_count
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:

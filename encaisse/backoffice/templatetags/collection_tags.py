@@ -25,14 +25,13 @@ def collection_story(invoice: Invoice | None) -> dict[str, Any]:
     if invoice is None or invoice.pk is None:
         return {"any": False}
     collections = list(Collection.objects.filter(invoice=invoice).order_by("created_at"))
-    attempts = {attempt.pk: attempt for collection in collections for attempt in attempts_of(collection)}
     lines = Q(invoice=invoice) | Q(line_id=invoice.receivable_line_id) if invoice.receivable_line_id \
         else Q(invoice=invoice)
     debits = list(DirectDebit.objects.filter(lines).select_related("file").order_by("created_at"))
     return {
         "any": bool(collections or debits),
         "collections": collections,
-        "attempts": sorted(attempts.values(), key=lambda attempt: attempt.created_at),
+        "attempts": list(attempts_of(*collections)) if collections else [],
         "debits": debits,
         "rtransactions": r_rows(debits),
     }

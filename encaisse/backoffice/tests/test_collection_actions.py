@@ -1,17 +1,19 @@
 """Staff act on automatic collection from the back office: run it, export the files, import the bank's answers,
 change a mandate's IBAN — through the real services; a refusal is shown and changes nothing."""
 
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from encaisse.collection.models import CollectionRun, Outcome, RunItem
+from encaisse.collection.models import Collection, CollectionRun, Outcome, RunItem
 from encaisse.collection.tests.helpers import card_customer, due, eur, invoice_for
 from encaisse.core.money import Money
 from encaisse.invoicing.tests.factories import posted_invoice
 from encaisse.ledger.models import Account
 from encaisse.ledger.services import account_of_kind
-from encaisse.payments.models import SandboxPayment
+from encaisse.payments.models import AttemptKind, PaymentAttempt, SandboxPayment
 from encaisse.payments.providers.sandbox.tests.helpers import sandbox_account
 from encaisse.sepa.debits import schedule_direct_debit
 from encaisse.sepa.models import CreditorAccount, DebitFile, Mandate
@@ -115,3 +117,19 @@ def test_changing_the_iban_of_a_mandate_is_an_amendment_and_a_bad_iban_changes_n
     assert response.status_code == 302
     changed = Mandate.objects.get(pk=mandate.pk)
     assert (changed.iban, changed.original_iban) == (NEW_IBAN, IBAN)
+
+
+@pytest.mark.django_db
+def test_the_invoice_and_collection_pages_list_the_card_charge_of_the_collection_only(staff, org, clerk):
+    customer = card_customer(org, clerk, sandbox_account(org))
+    invoice = invoice_for(org, customer, clerk)
+    staff.post(reverse("staff:collection_run"), {
+        "organisation": org.pk, "on": invoice.due_on.isoformat(), "confirm": "on"})
+    charge = PaymentAttempt.objects.get(kind=AttemptKind.CHARGE)
+    earlier_sale = PaymentAttempt.objects.exclude(pk=charge.pk).get()  # how the card was kept: not this invoice's
+
+    for page in (staff.get(reverse("admin:invoicing_invoice_change", args=[invoice.pk])),
+                 staff.get(reverse("admin:collection_collection_change", args=[Collection.objects.get().pk]))):
+        attempts = re.search(r'id="card-attempts".*?</table>', page.content.decode(), re.S).group(0)
+        assert reverse("admin:payments_paymentattempt_change", args=[charge.pk]) in attempts
+        assert reverse("admin:payments_paymentattempt_change", args=[earlier_sale.pk]) not in attempts

@@ -9,6 +9,8 @@ from datetime import date
 
 import pytest
 from django.core.files.base import ContentFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from encaisse.collection.models import Collection, CollectionPolicy, CollectionRun, Method, Outcome, RunItem, SkipReason
@@ -17,7 +19,7 @@ from encaisse.invoicing.services import post_invoice
 from encaisse.invoicing.tests.factories import draft_invoice
 from encaisse.ledger.models import Account
 from encaisse.ledger.services import account_of_kind
-from encaisse.parties.models import Membership
+from encaisse.parties.models import Customer, Membership
 from encaisse.sepa.models import BankFile, CreditorAccount, DebitFile, DirectDebit, Mandate, RTransaction
 
 IBAN = "FR7630006000011234567890189"
@@ -314,3 +316,43 @@ def test_the_mandate_page_links_to_changing_its_iban_which_is_no_longer_edited_i
     assert reverse("staff:mandate_change_account", args=[mandate.pk]) in page
     assert 'name="iban"' not in page
     assert 'name="iban"' in page_of(staff, "staff:mandate_change_account", mandate.pk)
+
+
+# --- pages that list rows read them in a fixed number of queries ------------------------------------------------
+
+
+def queries_of(staff, url: str) -> int:
+    staff.get(url)  # warm: the session and the admin's own lookups
+    with CaptureQueriesContext(connection) as done:
+        assert staff.get(url).status_code == 200, url
+    return len(done)
+
+
+@pytest.mark.django_db
+def test_collection_pages_take_no_more_queries_when_their_lists_grow(staff, org, customer, clerk, media_in_tmp,
+                                                                     django_assert_max_num_queries):
+    first = sepa_story(org, customer, clerk)
+    urls = [reverse(f"admin:{name}") for name in (
+        "collection_collection_changelist", "collection_collectionrun_changelist", "sepa_debitfile_changelist",
+        "sepa_directdebit_changelist", "sepa_bankfile_changelist", "sepa_rtransaction_changelist")] + [
+        reverse("admin:collection_collectionrun_change", args=[first["run"].pk]),
+        reverse("admin:sepa_debitfile_change", args=[first["file"].pk]),
+        reverse("admin:sepa_bankfile_change", args=[first["bank_file"].pk]),
+        reverse("admin:invoicing_invoice_change", args=[first["invoice"].pk]),
+    ]
+    with_one = {url: queries_of(staff, url) for url in urls}
+
+    for n in range(2, 6):
+        other = Customer.objects.create(organisation=org, ref=f"C00{n}", name=f"Client {n}")
+        story = sepa_story(org, other, clerk, n=n)
+        # Their lines join the first run, file and bank file; their collections the first invoice (closed ones).
+        RunItem.objects.filter(run=story["run"]).update(run=first["run"])
+        DirectDebit.objects.filter(pk=story["debit"].pk).update(file=first["file"])
+        RTransaction.objects.filter(pk=story["r"].pk).update(bank_file=first["bank_file"])
+        Collection.objects.filter(pk=story["collection"].pk).update(
+            invoice=first["invoice"], line=first["invoice"].receivable_line, status=Collection.Status.FAILED)
+
+    for url in urls:
+        staff.get(url)
+        with django_assert_max_num_queries(with_one[url], info=url):
+            staff.get(url)
