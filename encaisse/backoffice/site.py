@@ -195,8 +195,12 @@ class OrganisationScopedAdmin(admin.ModelAdmin):
         return columns
 
     def _member(self, request: HttpRequest) -> bool:
-        user = request.user
-        return user.is_active and user.is_staff and (user.is_superuser or user.memberships.exists())
+        # Asked by every registered model's permission checks on every page (the menu): once per request.
+        if not hasattr(request, "_backoffice_member"):
+            user = request.user
+            request._backoffice_member = (user.is_active and user.is_staff
+                                          and (user.is_superuser or user.memberships.exists()))
+        return request._backoffice_member
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self._member(request)
