@@ -14,6 +14,7 @@ from encaisse.invoicing.models import Invoice
 from encaisse.invoicing.selectors import with_amounts
 from encaisse.ledger.models import EntryLine, Settlement
 from encaisse.parties.models import Organisation
+from encaisse.payments.models import SavedMethod, SavedMethodStatus
 from encaisse.sepa.models import CreditorAccount, Mandate
 
 from .models import Collection, CollectionPolicy, CollectionRun
@@ -77,6 +78,16 @@ def current_mandates(organisation: Organisation, customer_ids: list[int]) -> dic
     return found
 
 
+def default_cards(organisation: Organisation, customer_ids: list[int]) -> dict[int, SavedMethod]:
+    """Each customer's default active saved method (sepa.preferences.default_card), with its provider account."""
+    found: dict[int, SavedMethod] = {}
+    for start in range(0, len(customer_ids), 5000):
+        found.update((card.customer_id, card) for card in SavedMethod.objects.filter(
+            organisation=organisation, customer_id__in=customer_ids[start:start + 5000],
+            status=SavedMethodStatus.ACTIVE, is_default=True).select_related("provider_account"))
+    return found
+
+
 def open_on_lines(line_ids: list[int]) -> dict[int, int]:
     """What is still owed (minor units) on each receivable (debit) line: ledger.selectors.open_amount, in bulk."""
     open_on: dict[int, int] = {}
@@ -100,5 +111,5 @@ def collections_of(invoice: Invoice) -> QuerySet[Collection]:
             .order_by("-created_at", "-pk"))
 
 
-__all__ = ["active_creditor_account", "collections_of", "current_mandates", "failed_lines", "invoices_due",
-           "open_collections", "open_on_lines", "policies", "runs_of"]
+__all__ = ["active_creditor_account", "collections_of", "current_mandates", "default_cards", "failed_lines",
+           "invoices_due", "open_collections", "open_on_lines", "policies", "runs_of"]

@@ -92,7 +92,7 @@ from encaisse.payments.models import AttemptStatus, PaymentAttempt, SavedMethod
 from encaisse.payments.paylinks import pay_url
 from encaisse.sepa.debits import DebitRequest, schedule_direct_debit, schedule_direct_debits
 from encaisse.sepa.models import DirectDebit, Mandate, RTransaction
-from encaisse.sepa.preferences import CollectionMethod, collection_method_for, current_mandate
+from encaisse.sepa.preferences import CollectionMethod, card_expired, collection_method_for, current_mandate
 from encaisse.sepa.reasons import reason as reason_of
 
 from . import selectors
@@ -314,17 +314,25 @@ def _collect_chunk(state: _Run, chunk: list[Invoice], open_by_line: dict[int, Co
 
 
 def _read_mandates(state: _Run, chunk: list[Invoice]) -> None:
-    """The current mandates of the chunk's direct-debit customers in one query, instead of one per customer.
+    """The current mandates and default cards of the chunk's customers in a query each, instead of one per customer.
 
-    Only a usable answer is kept (an active mandate, an organisation with a
-    creditor identifier): any other customer goes through
+    Only a usable answer is kept (an active mandate and an organisation with
+    a creditor identifier; an active, unexpired card of an active provider
+    account): any other customer goes through
     sepa.preferences.collection_method_for, which says why."""
-    wanted = sorted({i.party_id for i in chunk if i.party.collect_by == Method.DIRECT_DEBIT
-                     and i.party_id not in state.methods})
-    if not wanted or not state.run.organisation.creditor_id:
-        return
-    for customer_id, mandate in selectors.current_mandates(state.run.organisation, wanted).items():
-        state.methods[customer_id] = CollectionMethod(Method.DIRECT_DEBIT, mandate=mandate)
+    organisation = state.run.organisation
+    wanted = {Method.DIRECT_DEBIT: set(), Method.CARD: set()}
+    for invoice in chunk:
+        if invoice.party.collect_by in wanted and invoice.party_id not in state.methods:
+            wanted[invoice.party.collect_by].add(invoice.party_id)
+    if wanted[Method.DIRECT_DEBIT] and organisation.creditor_id:
+        for customer_id, mandate in selectors.current_mandates(organisation,
+                                                               sorted(wanted[Method.DIRECT_DEBIT])).items():
+            state.methods[customer_id] = CollectionMethod(Method.DIRECT_DEBIT, mandate=mandate)
+    if wanted[Method.CARD]:
+        for customer_id, card in selectors.default_cards(organisation, sorted(wanted[Method.CARD])).items():
+            if card.provider_account.active and not card_expired(card):
+                state.methods[customer_id] = CollectionMethod(Method.CARD, card=card)
 
 
 def _consider(state: _Run, invoice: Invoice, open_by_line: dict[int, Collection], failed: set[int],
@@ -567,6 +575,14 @@ def _record_card(state: _Run, collection: Collection, attempt: PaymentAttempt, d
     policy = state.policy(collection.invoice)
     outcome = {A.SUCCEEDED: Outcome.CHARGED, A.PENDING: Outcome.PENDING,
                A.DECLINED: Outcome.DECLINED, A.NOT_PROCESSED: Outcome.DECLINED}.get(attempt.status, Outcome.UNKNOWN)
+    if outcome != Outcome.DECLINED:  # collected, or still in flight: one conditional UPDATE records it
+        status = S.COLLECTED if outcome == Outcome.CHARGED else S.IN_FLIGHT
+        Collection.objects.filter(pk=collection.pk, status=S.IN_FLIGHT, tries=collection.tries).update(
+            attempt=attempt, status=status, updated_at=timezone.now())
+        collection.attempt, collection.status = attempt, status
+        state.item(collection.invoice, due, outcome, method=Method.CARD, collection=collection, attempt=attempt,
+                   code=attempt.decline_code, message=attempt.message)
+        return
     with transaction.atomic():
         locked = Collection.objects.select_for_update().filter(pk=collection.pk, status=S.IN_FLIGHT,
                                                                tries=collection.tries).first()

@@ -291,6 +291,7 @@ def queue_emails(*, organisation: Organisation, template_code: str, emails: list
     now = timezone.now()
     sender, reply_to = _sender(organisation), organisation.email or ""
     rows, seen = [], set()
+    formatted: dict[tuple[Money, str], str] = {}  # amounts repeat within a batch; babel's formatting is slow
     for email, to in zip(emails, recipients, strict=True):
         key = email.idempotency_key
         if not key or key in taken or key in seen:
@@ -302,7 +303,8 @@ def queue_emails(*, organisation: Organisation, template_code: str, emails: list
             compiled[wanted] = (source.language, Template(source.subject), Template(source.body_text),
                                 Template(source.body_html) if source.body_html.strip() else None)
         language, subject, body_text, body_html = compiled[wanted]
-        data = _template_context(email.context, organisation, language)
+        data = _template_context({k: _formatted(v, language, formatted) for k, v in email.context.items()},
+                                 organisation, language)
         with translation.override(language):
             rendered_subject = " ".join(subject.render(Context(data, autoescape=False)).split())[:500]
             rendered_text = body_text.render(Context(data, autoescape=False))
@@ -327,6 +329,15 @@ def queue_emails(*, organisation: Organisation, template_code: str, emails: list
                 "pk", flat=True)
         transaction.on_commit(partial(_enqueue_deliveries, ids), robust=True)
     return len(rows)
+
+
+def _formatted(value: Any, language: str, cache: dict[tuple[Money, str], str]) -> Any:
+    if not isinstance(value, Money):
+        return value
+    key = (value, language)
+    if key not in cache:
+        cache[key] = value.format(MONEY_LOCALES[language])
+    return cache[key]
 
 
 def _enqueue_deliveries(message_ids: list[int]) -> None:
