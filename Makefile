@@ -41,6 +41,7 @@ bench: venv
 	$(PY) -m encaisse.bench $(BENCH_ARGS)
 	$(PY) -m encaisse.usage_bench --lines 100000
 	$(PY) -m encaisse.usage_bench --lines 1000000
+	$(PY) -m encaisse.collection_bench
 
 clean:
 	rm -rf var/encaisse.sqlite3* var/static var/media var/mail
