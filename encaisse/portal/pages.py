@@ -42,6 +42,7 @@ from encaisse.parties.models import Customer
 from encaisse.payments.paylinks import pay_link
 from encaisse.payments.selectors import attempt_for, items_paid_by, last_settled, refunds_of, settled_on_line
 from encaisse.payments.services import advance_balance
+from encaisse.sepa.selectors import debits_scheduled_for
 
 from .access import customer_required, not_yours
 from .profile import PROFILE_FIELDS, update_profile
@@ -75,13 +76,15 @@ class ToPay:
     due: Money
     overdue: bool
     url: str
+    debit_on: date | None = None  # a direct debit announced for this date
 
 
 def _to_pay(customer: Customer, today: date) -> list[ToPay]:
+    debits = debits_scheduled_for(viewer=customer)
     rows = [ToPay(kind="invoice", pk=invoice.pk, number=invoice.number, issued_on=invoice.issued_on,
                   due_on=invoice.due_on, due=Money(invoice.due_minor, invoice.currency),
                   overdue=bool(invoice.due_on and invoice.due_on < today),
-                  url=reverse("portal:invoice", args=[invoice.pk]))
+                  url=reverse("portal:invoice", args=[invoice.pk]), debit_on=debits.get(invoice.receivable_line_id))
             for invoice in invoices_for(viewer=customer).filter(kind=Invoice.Kind.INVOICE, due_minor__gt=0)]
     for deposit in deposit_requests_for(viewer=customer).filter(deduction_entry__isnull=True):
         due = deposit_amount_due(deposit)
