@@ -81,7 +81,6 @@ from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
 from encaisse.invoicing.models import Invoice
 from encaisse.ledger.models import Account, Journal
-from encaisse.ledger.selectors import open_amount
 from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entry
 from encaisse.notifications.models import OutboxMessage
 from encaisse.notifications.services import queue_email
@@ -326,8 +325,10 @@ def _read_mandates(state: _Run, chunk: list[Invoice]) -> None:
         if invoice.party.collect_by in wanted and invoice.party_id not in state.methods:
             wanted[invoice.party.collect_by].add(invoice.party_id)
     if wanted[Method.DIRECT_DEBIT] and organisation.creditor_id:
+        customers = {invoice.party_id: invoice.party for invoice in chunk}
         for customer_id, mandate in selectors.current_mandates(organisation,
                                                                sorted(wanted[Method.DIRECT_DEBIT])).items():
+            mandate.customer = customers[customer_id]
             state.methods[customer_id] = CollectionMethod(Method.DIRECT_DEBIT, mandate=mandate)
     if wanted[Method.CARD]:
         for customer_id, card in selectors.default_cards(organisation, sorted(wanted[Method.CARD])).items():
@@ -398,7 +399,8 @@ def _open(invoice: Invoice, method: str) -> tuple[Collection, Money]:
         organisation_id=invoice.organisation_id, invoice=invoice, line_id=invoice.receivable_line_id,
         customer_id=invoice.party_id, method=method, status=S.IN_FLIGHT, tries=1)
     collection.invoice = invoice
-    due = open_amount(invoice.receivable_line)
+    due = Money(selectors.open_on_lines([invoice.receivable_line_id]).get(invoice.receivable_line_id, 0),
+                invoice.currency)
     if due.minor <= 0:
         raise _PaidMeanwhile
     return collection, due
