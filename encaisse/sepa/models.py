@@ -209,7 +209,7 @@ class DirectDebit(models.Model):
     amount_minor = models.BigIntegerField(_("amount"))
     currency = models.CharField(max_length=3)
     end_to_end_id = models.CharField(_("end-to-end id"), max_length=35, unique=True)
-    sequence_type = models.CharField(_("sequence"), max_length=4, choices=SequenceType)
+    sequence_type = models.CharField(_("sequence type"), max_length=4, choices=SequenceType)
     collection_date = models.DateField(_("collection date"))
     status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.SCHEDULED)
     amendment = models.JSONField(default=dict, blank=True)  # original IBAN / reference told with this debit
