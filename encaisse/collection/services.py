@@ -296,6 +296,7 @@ def _collect_chunk(state: _Run, chunk: list[Invoice], open_by_line: dict[int, Co
     """One chunk of due invoices: their direct debits scheduled together, their items written in invoice order."""
     if not chunk:
         return
+    state.methods = {}  # what one chunk read: kept for a whole run, 100,000 customers' methods weigh
     _read_mandates(state, chunk)
     first_item, first_pending = len(state.run.item_list), len(state.pending)
     state.holding = True
@@ -461,8 +462,9 @@ def _schedule_batch(state: _Run) -> None:
             state.item(invoice, due, Outcome.SKIPPED, method=Method.DIRECT_DEBIT, reason=SkipReason.NO_METHOD,
                        message=str(result))
         else:
-            state.item(invoice, due, Outcome.BATCHED, method=Method.DIRECT_DEBIT, collection=collection,
-                       direct_debit=result)
+            # By id: a run's list keeps 100,000 items, not the debits, mandates and emails' contexts behind them.
+            item = state.item(invoice, due, Outcome.BATCHED, method=Method.DIRECT_DEBIT)
+            item.collection_id, item.direct_debit_id = collection.pk, result.pk
 
 
 def _schedule_many(state: _Run, entries: list[tuple[Invoice, Money, CollectionPolicy, Mandate]]) -> list[tuple]:
