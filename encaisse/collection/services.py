@@ -122,7 +122,11 @@ def collection_day(invoice: Invoice, policy: CollectionPolicy) -> date | None:
 
 
 def try_key(collection: Collection) -> str:
-    return f"collection:{collection.pk}:try:{collection.tries}"
+    return _try_key(collection.pk, collection.tries)
+
+
+def _try_key(collection_id: int, tries: int) -> str:
+    return f"collection:{collection_id}:try:{tries}"
 
 
 @dataclass
@@ -457,14 +461,14 @@ def _schedule_batch(state: _Run) -> None:
         for invoice, due, policy, mandate in entries:
             _batch_one(state, invoice, due, policy, mandate)
         return
-    for invoice, due, collection, result in done:
+    for invoice, due, collection_id, result in done:
         if isinstance(result, DomainError):
             state.item(invoice, due, Outcome.SKIPPED, method=Method.DIRECT_DEBIT, reason=SkipReason.NO_METHOD,
                        message=str(result))
         else:
             # By id: a run's list keeps 100,000 items, not the debits, mandates and emails' contexts behind them.
             item = state.item(invoice, due, Outcome.BATCHED, method=Method.DIRECT_DEBIT)
-            item.collection_id, item.direct_debit_id = collection.pk, result.pk
+            item.collection_id, item.direct_debit_id = collection_id, result.pk
 
 
 def _schedule_many(state: _Run, entries: list[tuple[Invoice, Money, CollectionPolicy, Mandate]]) -> list[tuple]:
@@ -481,33 +485,24 @@ def _schedule_many(state: _Run, entries: list[tuple[Invoice, Money, CollectionPo
     for start in range(0, len(lines), CHUNK):  # ours: one open collection per line, the index says so
         ids.update(Collection.objects.filter(line_id__in=lines[start:start + CHUNK], status__in=Collection.OPEN)
                    .values_list("line_id", "pk"))
-    collections = [Collection(pk=ids[invoice.receivable_line_id], organisation_id=invoice.organisation_id,
-                              line_id=invoice.receivable_line_id, customer_id=invoice.party_id,
-                              method=Method.DIRECT_DEBIT, status=S.IN_FLIGHT, tries=1)
-                   for invoice, *_rest in entries]
-    open_on = selectors.open_on_lines([c.line_id for c in collections])
+    collection_ids = [ids[line] for line in lines]
+    open_on = selectors.open_on_lines(lines)
     dues = [Money(open_on.get(invoice.receivable_line_id, 0), invoice.currency) for invoice, *_rest in entries]
     if any(due.minor <= 0 for due in dues):
         raise _PaidMeanwhile
     results = schedule_direct_debits(organisation=organisation, today=state.on, by=state.by, requests=[
         DebitRequest(mandate=mandate, invoice=invoice, line_id=invoice.receivable_line_id, amount=due,
                      due_on=collection_day(invoice, policy), prenotification_days=policy.prenotification_days,
-                     key=try_key(collection))
-        for (invoice, _due, policy, mandate), due, collection in zip(entries, dues, collections, strict=True)])
-    refused = [c.pk for c, result in zip(collections, results, strict=True) if isinstance(result, DomainError)]
+                     key=_try_key(pk, 1))
+        for (invoice, _due, policy, mandate), due, pk in zip(entries, dues, collection_ids, strict=True)])
+    refused = [pk for pk, result in zip(collection_ids, results, strict=True) if isinstance(result, DomainError)]
     if refused:
         Collection.objects.filter(pk__in=refused).delete()
-    update_rows(Collection, ["direct_debit"], [(result.pk, c.pk) for c, result in zip(collections, results,
-                                                                                     strict=True)
+    update_rows(Collection, ["direct_debit"], [(result.pk, pk) for pk, result in zip(collection_ids, results,
+                                                                                    strict=True)
                                                if not isinstance(result, DomainError)])
-    done = []
-    for (invoice, _due, _policy, _mandate), due, collection, result in zip(entries, dues, collections, results,
-                                                                           strict=True):
-        collection.invoice = invoice
-        if not isinstance(result, DomainError):
-            collection.direct_debit = result
-        done.append((invoice, due, collection, result))
-    return done
+    return [(invoice, due, pk, result) for (invoice, *_rest), due, pk, result in zip(entries, dues, collection_ids,
+                                                                                     results, strict=True)]
 
 
 def _batch_one(state: _Run, invoice: Invoice, due: Money, policy: CollectionPolicy, mandate: Mandate) -> None:

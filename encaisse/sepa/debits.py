@@ -236,7 +236,7 @@ def schedule_direct_debits(*, organisation: Organisation, requests: list[DebitRe
     now = timezone.now()
     created_by = by if getattr(by, "is_authenticated", False) else None
     results: list[DirectDebit | DirectDebitRefused] = []
-    new: list[DirectDebit] = []
+    new: list[tuple[DirectDebit, DebitRequest]] = []
     for request, end_to_end_id in zip(requests, ids, strict=True):
         if end_to_end_id in existing:
             results.append(existing[end_to_end_id])
@@ -252,29 +252,31 @@ def schedule_direct_debits(*, organisation: Organisation, requests: list[DebitRe
                 prenotification_days=request.prenotification_days)
         first = mandate.last_used_on is None and mandate.pk not in presented
         presented.add(mandate.pk)
-        debit = DirectDebit(
-            organisation=organisation, customer=mandate.customer, mandate=mandate, creditor_account=creditor_account,
-            invoice=request.invoice, line_id=request.line_id, amount_minor=amount.minor, currency=amount.currency,
+        debit = DirectDebit(  # by ids: relations set as objects cost more than the rest of the row
+            organisation_id=organisation.pk, customer_id=mandate.customer_id, mandate_id=mandate.pk,
+            creditor_account_id=creditor_account.pk, invoice_id=request.invoice.pk if request.invoice else None,
+            line_id=request.line_id, amount_minor=amount.minor, currency=amount.currency,
             end_to_end_id=end_to_end_id, sequence_type=SequenceType.FIRST if first else SequenceType.RECURRING,
             collection_date=dates[when], amendment=_amendment(mandate), prenotified_at=now, created_at=now,
             created_by=created_by)
         existing[end_to_end_id] = debit
         results.append(debit)
-        new.append(debit)
+        new.append((debit, request))
     if not new:
         return results
     # One prepared INSERT (core.bulk), the ids read back by end-to-end id (unique): bulk_create's per-row
     # statement building cost more than the rest of scheduling.
-    insert_rows(DirectDebit, _DEBIT_COLUMNS, [tuple(getattr(d, name) for name in _DEBIT_ATTRS) for d in new])
-    by_id = {d.end_to_end_id: d for d in new}
+    insert_rows(DirectDebit, _DEBIT_COLUMNS, [tuple(getattr(d, name) for name in _DEBIT_ATTRS) for d, _r in new])
+    by_id = {d.end_to_end_id: d for d, _r in new}
     for chunk in _chunks(list(by_id)):
         for end_to_end_id, pk in DirectDebit.objects.filter(end_to_end_id__in=chunk).values_list(
                 "end_to_end_id", "pk"):
             by_id[end_to_end_id].pk = pk
             by_id[end_to_end_id]._state.adding = False
     emails = []
-    for debit in new:
-        customer, mandate = debit.customer, debit.mandate
+    for debit, request in new:
+        mandate = request.mandate
+        customer = mandate.customer
         customer.organisation = organisation  # mandate_language reads it: no query per customer
         emails.append(EmailToQueue(
             to=customer.email, language=mandate_language(customer), related=debit,
@@ -282,11 +284,12 @@ def schedule_direct_debits(*, organisation: Organisation, requests: list[DebitRe
             context={"customer_name": customer.name, "amount": debit.amount, "collection_date": debit.collection_date,
                      "reference": mandate.reference, "creditor_id": organisation.creditor_id,
                      "creditor_name": organisation.name, "masked_iban": mandate.masked_iban,
-                     "invoice_number": debit.invoice.number if debit.invoice else ""}))
+                     "invoice_number": request.invoice.number if request.invoice else ""}))
     queue_emails(organisation=organisation, template_code="direct_debit_prenotification", emails=emails)
     # Each debit row carries what the single path's event data says (id, amount, date, sequence, mandate) and
     # created_by / created_at: the event says it was scheduled, and by which batch.
-    record_events(new, "direct_debit_scheduled", by=by, data={"batch": len(new), "on": today.isoformat()})
+    record_events([debit for debit, _r in new], "direct_debit_scheduled", by=by,
+                  data={"batch": len(new), "on": today.isoformat()})
     return results
 
 
