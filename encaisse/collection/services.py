@@ -38,8 +38,16 @@ again through charge_saved_method under the SAME key, so the provider replays
 its first answer — one charge; a settled attempt's status is recorded. A
 second worker doing this at the same moment is harmless for the same reason.
 
-**Direct debit.** The Collection (DIRECT_DEBIT) and
-`sepa.debits.schedule_direct_debit` are written in one transaction: BATCHED.
+**Direct debit.** The Collection (DIRECT_DEBIT) and its debit with its
+pre-notification are written in one transaction: BATCHED. Invoices are taken
+in chunks of CHUNK: a chunk's collections, debits
+(`sepa.debits.schedule_direct_debits`), pre-notifications and run lines go
+in with a few set-based statements in one transaction. The partial unique
+indexes still decide: if a line of the chunk is taken meanwhile (another
+worker, a debit scheduled by hand) or was paid, the chunk is rolled back and
+done again invoice by invoice, each in its own transaction, so only those
+invoices come out skipped (IN_PROGRESS). A chunk's items are listed in
+invoice order whatever path they took.
 The collection follows its debit at the start of every run (settled →
 COLLECTED, cancelled → CANCELLED); rejects and returns come through
 `handle_r_transactions`.
