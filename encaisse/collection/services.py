@@ -702,13 +702,12 @@ def _rebill_fee(rtx: RTransaction, debit: DirectDebit, *, by: Any) -> None:
     """The bank's fee for the returned debit, owed by the customer now (411 / 627)."""
     org = rtx.organisation
     fee = Money(rtx.fee_minor, rtx.currency)
-    fees = Account.objects.get(organisation=org, code="627")
     label = _("Bank fee for returned direct debit %(e2e)s") % {"e2e": debit.end_to_end_id}
     post_entry(org, EntryDraft(
         journal=journal_of_kind(org, Journal.Kind.MISC), date=rtx.booked_on, label=label,
         lines=(LineDraft.signed(account_of_kind(org, Account.Kind.RECEIVABLE), fee, party=debit.customer,
                                 due_on=rtx.booked_on, label=label),
-               LineDraft.signed(fees, -fee, label=label))),
+               LineDraft.signed(account_of_kind(org, Account.Kind.EXPENSE), -fee, label=label))),
         idempotency_key=f"sepa:r:{debit.pk}:rebill", by=by)
 
 
