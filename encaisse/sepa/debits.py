@@ -38,7 +38,7 @@ from encaisse.core.money import Money
 from encaisse.invoicing.models import Invoice
 from encaisse.ledger.models import Account, Entry, EntryLine, Journal, Settlement
 from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entries, post_entry
-from encaisse.notifications.services import EmailToQueue, queue_email, queue_emails
+from encaisse.notifications.services import EmailToQueue, queue_emails
 from encaisse.parties.models import Customer, Organisation
 
 from . import calendar, pain008
@@ -81,23 +81,6 @@ def active_creditor_account(organisation: Organisation) -> CreditorAccount | Non
     return CreditorAccount.objects.filter(organisation=organisation, active=True).first()
 
 
-def _sequence_type(mandate: Mandate) -> str:
-    """FRST for the first debit ever presented under a mandate, RCUR afterwards.
-
-    Since the 2016 rulebook a bank must accept RCUR for a first collection,
-    but creditors' banks still expect FRST, so we keep sending it: FRST while
-    the mandate was never used (no last_used_on, no debit sent) and no other
-    debit of it is waiting for a file (that one is the first).
-    """
-    if mandate.last_used_on is not None:
-        return SequenceType.RECURRING
-    sent_or_waiting = (DirectDebit.Status.SCHEDULED, DirectDebit.Status.EXPORTED, DirectDebit.Status.SETTLED,
-                       DirectDebit.Status.RETURNED, DirectDebit.Status.REFUNDED)
-    if DirectDebit.objects.filter(mandate=mandate, status__in=sent_or_waiting).exists():
-        return SequenceType.RECURRING
-    return SequenceType.FIRST
-
-
 def _amendment(mandate: Mandate) -> dict[str, str]:
     amendment = {}
     if mandate.original_iban:
@@ -120,56 +103,22 @@ def schedule_direct_debit(*, mandate: Mandate, invoice: Invoice | None, line: En
     mandate not active, an organisation without creditor identifier or
     active direct-debit bank account, an amount not positive or not in euros,
     a customer without an email address for the pre-notification.
+
+    A batch of one (schedule_direct_debits), so that the two cannot differ;
+    in a savepoint, so that a refusal by the database undoes only this debit.
     """
-    organisation = mandate.organisation
-    end_to_end_id = end_to_end_id_for(organisation.pk, key)
-    if existing := DirectDebit.objects.filter(end_to_end_id=end_to_end_id).first():
-        return existing
-    if mandate.status != Mandate.Status.ACTIVE:
-        raise DirectDebitRefused(reason=_("mandate %(reference)s is %(status)s") % {
-            "reference": mandate.reference, "status": mandate.get_status_display()})
-    if not organisation.creditor_id:
-        raise DirectDebitRefused(reason=_("the organisation has no SEPA creditor identifier"))
-    creditor_account = active_creditor_account(organisation)
-    if creditor_account is None:
-        raise DirectDebitRefused(reason=_("the organisation has no active direct-debit bank account"))
-    if amount.currency != CURRENCY:
-        raise DirectDebitRefused(reason=_("SEPA direct debits are in euros, not %(currency)s") % {
-            "currency": amount.currency})
-    if amount.minor <= 0:
-        raise DirectDebitRefused(reason=_("the amount must be positive"))
-    customer = mandate.customer
-    if not customer.email:
-        raise DirectDebitRefused(reason=_("the customer has no email address for the pre-notification"))
-    collection_date = calendar.collection_date_for(
-        due_on, sent_on=today, lead_days=creditor_account.lead_days, prenotified_on=today,
-        prenotification_days=prenotification_days)
     with transaction.atomic():
-        debit = DirectDebit.objects.create(
-            organisation=organisation, customer=customer, mandate=mandate, creditor_account=creditor_account,
-            invoice=invoice, line=line, amount_minor=amount.minor, currency=amount.currency,
-            end_to_end_id=end_to_end_id, sequence_type=_sequence_type(mandate), collection_date=collection_date,
-            amendment=_amendment(mandate), represents=represents,
-            created_by=by if getattr(by, "is_authenticated", False) else None)
-        queue_email(
-            organisation=organisation, template_code="direct_debit_prenotification", to=customer.email,
-            language=mandate_language(customer), related=debit,
-            idempotency_key=f"sepa:debit:{debit.pk}:prenotification",
-            context={"customer_name": customer.name, "amount": amount, "collection_date": collection_date,
-                     "reference": mandate.reference, "creditor_id": organisation.creditor_id,
-                     "creditor_name": organisation.name, "masked_iban": mandate.masked_iban,
-                     "invoice_number": invoice.number if invoice else ""})
-        debit.prenotified_at = timezone.now()
-        debit.save(update_fields=["prenotified_at"])
-        record_event(debit, "direct_debit_scheduled", by=by, data={
-            "end_to_end_id": end_to_end_id, "amount": amount.as_json(), "collection_date": collection_date.isoformat(),
-            "sequence_type": debit.sequence_type, "mandate": mandate.reference, "key": key})
-    return debit
+        [result] = schedule_direct_debits(organisation=mandate.organisation, today=today, by=by, requests=[
+            DebitRequest(mandate=mandate, invoice=invoice, line_id=line.pk, amount=amount, due_on=due_on,
+                         prenotification_days=prenotification_days, key=key, represents=represents)])
+    if isinstance(result, DirectDebitRefused):
+        raise result
+    return result
 
 
 _DEBIT_COLUMNS = ("organisation", "customer", "mandate", "creditor_account", "invoice", "line", "amount_minor",
                   "currency", "end_to_end_id", "sequence_type", "collection_date", "status", "amendment",
-                  "prenotified_at", "reason_code", "created_at", "created_by")
+                  "prenotified_at", "reason_code", "represents", "created_at", "created_by")
 _DEBIT_ATTRS = tuple(f"{name}_id" if DirectDebit._meta.get_field(name).is_relation else name
                      for name in _DEBIT_COLUMNS)
 
@@ -185,11 +134,12 @@ class DebitRequest:
     due_on: date
     prenotification_days: int
     key: str
+    represents: DirectDebit | None = None  # the debit a re-presentation presents again
 
 
 def _refusal(organisation: Organisation, creditor_account: CreditorAccount | None, mandate: Mandate,
              amount: Money) -> DirectDebitRefused | None:
-    """Why a debit cannot be scheduled (schedule_direct_debit's rules), or None."""
+    """Why a debit cannot be scheduled, or None."""
     if mandate.status != Mandate.Status.ACTIVE or mandate.organisation_id != organisation.pk:
         return DirectDebitRefused(reason=_("mandate %(reference)s is %(status)s") % {
             "reference": mandate.reference, "status": mandate.get_status_display()})
@@ -207,16 +157,34 @@ def _refusal(organisation: Organisation, creditor_account: CreditorAccount | Non
     return None
 
 
+def _presented(mandate_ids: list[int]) -> set[int]:
+    """Those of these never-used mandates that already have a debit sent or waiting for a file: RCUR from now on.
+
+    FRST goes with the first debit ever presented under a mandate, RCUR
+    afterwards. Since the 2016 rulebook a bank must accept RCUR for a first
+    collection, but creditors' banks still expect FRST, so we keep sending
+    it: FRST while the mandate was never used (no last_used_on, no debit
+    sent) and no other debit of it is waiting for a file (that one is the first).
+    """
+    sent_or_waiting = (DirectDebit.Status.SCHEDULED, DirectDebit.Status.EXPORTED, DirectDebit.Status.SETTLED,
+                       DirectDebit.Status.RETURNED, DirectDebit.Status.REFUNDED)
+    presented: set[int] = set()
+    for chunk in _chunks(mandate_ids):
+        presented.update(DirectDebit.objects.filter(mandate_id__in=chunk, status__in=sent_or_waiting)
+                         .values_list("mandate_id", flat=True))
+    return presented
+
+
 def schedule_direct_debits(*, organisation: Organisation, requests: list[DebitRequest], today: date,
                            by: Any = None) -> list[DirectDebit | DirectDebitRefused]:
     """schedule_direct_debit for many lines at once, in the caller's transaction: for each request, in order, its
     debit (the existing one for a key already used) or why it was refused (nothing written for it).
 
-    The same rules as the single one — end-to-end id from the key, FRST for a
-    mandate's first debit (the first of the batch when the mandate was never
-    used), the collection date from the SEPA calendar, one pre-notification
-    per debit (queue_emails), one audit event per debit — in a constant number
-    of statements per batch. The one-in-flight-per-line index (or a
+    The one place of the rules (schedule_direct_debit is a batch of one):
+    end-to-end id from the key, FRST for a mandate's first debit (the first
+    of the batch when the mandate was never used), the collection date from
+    the SEPA calendar, one pre-notification per debit (queue_emails), one
+    audit event per debit, in a constant number of statements per batch. The one-in-flight-per-line index (or a
     pre-notification key queued meanwhile) raises IntegrityError for the
     whole batch: the caller rolls back and takes the lines one by one.
     """
@@ -225,13 +193,7 @@ def schedule_direct_debits(*, organisation: Organisation, requests: list[DebitRe
     existing: dict[str, DirectDebit] = {}
     for chunk in _chunks(ids):
         existing.update((d.end_to_end_id, d) for d in DirectDebit.objects.filter(end_to_end_id__in=chunk))
-    fresh_mandates = sorted({r.mandate.pk for r in requests if r.mandate.last_used_on is None})
-    presented: set[int] = set()
-    sent_or_waiting = (DirectDebit.Status.SCHEDULED, DirectDebit.Status.EXPORTED, DirectDebit.Status.SETTLED,
-                       DirectDebit.Status.RETURNED, DirectDebit.Status.REFUNDED)
-    for chunk in _chunks(fresh_mandates):
-        presented.update(DirectDebit.objects.filter(mandate_id__in=chunk, status__in=sent_or_waiting)
-                         .values_list("mandate_id", flat=True))
+    presented = _presented(sorted({r.mandate.pk for r in requests if r.mandate.last_used_on is None}))
     dates: dict[tuple[date, int], date] = {}
     now = timezone.now()
     created_by = by if getattr(by, "is_authenticated", False) else None
@@ -258,7 +220,7 @@ def schedule_direct_debits(*, organisation: Organisation, requests: list[DebitRe
             line_id=request.line_id, amount_minor=amount.minor, currency=amount.currency,
             end_to_end_id=end_to_end_id, sequence_type=SequenceType.FIRST if first else SequenceType.RECURRING,
             collection_date=dates[when], amendment=_amendment(mandate), prenotified_at=now, created_at=now,
-            created_by=created_by)
+            created_by=created_by, represents=request.represents)
         existing[end_to_end_id] = debit
         results.append(debit)
         new.append((debit, request))
