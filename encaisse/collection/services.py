@@ -456,18 +456,30 @@ def _batch(state: _Run, invoice: Invoice, due: Money, policy: CollectionPolicy, 
 
 
 def _schedule_batch(state: _Run) -> None:
-    """The waiting direct debits in one transaction (collections, debits, pre-notifications, a few statements);
-    when a line turns out taken or paid meanwhile (another worker), the same invoices one by one, so that only
-    those come out skipped."""
     entries, state.batch = state.batch, []
+    _schedule(state, entries)
+
+
+def _schedule(state: _Run, entries: list[tuple[Invoice, Money, CollectionPolicy, Mandate]]) -> None:
+    """The entries' direct debits in one transaction (collections, debits, pre-notifications, a few statements).
+
+    When a line turns out taken or paid meanwhile (another worker, a debit
+    scheduled by hand), the transaction (a savepoint inside a caller's) rolls
+    back, which leaves a PostgreSQL transaction usable, and the same invoices
+    go again one at a time, each in its own: only those come out skipped."""
     if not entries:
         return
     try:
         with transaction.atomic():
             done = _schedule_many(state, entries)
-    except (IntegrityError, _PaidMeanwhile):
-        for invoice, due, policy, mandate in entries:
-            _batch_one(state, invoice, due, policy, mandate)
+    except (IntegrityError, _PaidMeanwhile) as error:
+        if len(entries) > 1:
+            for entry in entries:
+                _schedule(state, [entry])
+            return
+        invoice, due, *_rest = entries[0]
+        state.item(invoice, due, Outcome.SKIPPED, method=Method.DIRECT_DEBIT, reason=SkipReason.IN_PROGRESS,
+                   message=_("collected meanwhile by another run") if isinstance(error, _PaidMeanwhile) else "")
         return
     for invoice, due, collection_id, result in done:
         if isinstance(result, DomainError):
@@ -511,31 +523,6 @@ def _schedule_many(state: _Run, entries: list[tuple[Invoice, Money, CollectionPo
                                                if not isinstance(result, DomainError)])
     return [(invoice, due, pk, result) for (invoice, *_rest), due, pk, result in zip(entries, dues, collection_ids,
                                                                                      results, strict=True)]
-
-
-def _batch_one(state: _Run, invoice: Invoice, due: Money, policy: CollectionPolicy, mandate: Mandate) -> None:
-    """One invoice's direct debit in its own transaction: the path a batch falls back on."""
-    try:
-        with transaction.atomic():
-            collection, due = _open(invoice, Method.DIRECT_DEBIT)
-            debit = schedule_direct_debit(
-                mandate=mandate, invoice=invoice, line=invoice.receivable_line, amount=due,
-                due_on=collection_day(invoice, policy), today=state.on,
-                prenotification_days=policy.prenotification_days, key=try_key(collection), by=state.by)
-            collection.direct_debit = debit
-            collection.save(update_fields=["direct_debit", "updated_at"])
-    except IntegrityError:  # a collection or a debit of this line is open already (another worker's)
-        state.item(invoice, due, Outcome.SKIPPED, method=Method.DIRECT_DEBIT, reason=SkipReason.IN_PROGRESS)
-        return
-    except _PaidMeanwhile:
-        state.item(invoice, due, Outcome.SKIPPED, method=Method.DIRECT_DEBIT, reason=SkipReason.IN_PROGRESS,
-                   message=_("collected meanwhile by another run"))
-        return
-    except DomainError as error:
-        state.item(invoice, due, Outcome.SKIPPED, method=Method.DIRECT_DEBIT, reason=SkipReason.NO_METHOD,
-                   message=str(error.message))
-        return
-    state.item(invoice, due, Outcome.BATCHED, method=Method.DIRECT_DEBIT, collection=collection, direct_debit=debit)
 
 
 # --- cards ---------------------------------------------------------------------------------------------------------
