@@ -264,6 +264,11 @@ def _due_minor(invoice: Invoice) -> int:
         "due_minor", flat=True).first() or 0
 
 
+# An R-transaction is recorded with its debit's status (sepa.returns): a debit still scheduled or exported, as
+# most in-flight debits are, has none to look for.
+_SENT_BACK = (DirectDebit.Status.REJECTED, DirectDebit.Status.RETURNED, DirectDebit.Status.REFUNDED)
+
+
 def _follow_debit(collection: Collection) -> None:
     debit = collection.direct_debit
     if debit is None:
@@ -273,7 +278,7 @@ def _follow_debit(collection: Collection) -> None:
             status=S.COLLECTED, updated_at=timezone.now())
     elif debit.status == DirectDebit.Status.CANCELLED:
         _cancel(collection, _("the direct debit was cancelled"))
-    elif (rtx := RTransaction.objects.filter(direct_debit=debit).first()) is not None:
+    elif debit.status in _SENT_BACK and (rtx := RTransaction.objects.filter(direct_debit=debit).first()):
         handle_r_transactions([rtx])  # its importer did not pass it on: the policy's answer, once, now
 
 

@@ -4,6 +4,8 @@ answer; rejects and returns re-presented once for insufficient funds, the bank f
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from encaisse.ledger.models import Account, Entry
 from encaisse.ledger.services import account_of_kind
@@ -193,3 +195,14 @@ def test_a_run_schedules_its_debits_in_batches_and_a_line_taken_meanwhile_comes_
     again = run_collection(organisation=org, on=day)
     assert {item.reason for item in again.item_list} == {SkipReason.IN_PROGRESS}
     assert DirectDebit.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_a_run_does_not_look_for_r_transactions_of_debits_still_with_the_bank(org, clerk, debtor):
+    invoice = invoice_for(org, debtor, clerk)
+    _collection, _debit, _file, day = batched(org, invoice)
+
+    with CaptureQueriesContext(connection) as queries:
+        run_collection(organisation=org, on=day + timedelta(days=1))
+
+    assert not [q for q in queries.captured_queries if "rtransaction" in q["sql"].lower()]
