@@ -129,9 +129,37 @@ def _own_or_builtin(organisation: Organisation | None) -> models.Q:
     return builtin | models.Q(organisation_id=organisation.pk)
 
 
-def _template_context(context: Mapping[str, Any], organisation: Organisation | None, language: str) -> dict:
-    locale = MONEY_LOCALES[language]
-    data = {key: value.format(locale) if isinstance(value, Money) else value for key, value in context.items()}
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A template source compiled once: render_email renders one email with it, queue_emails a whole batch."""
+
+    template_code: str
+    language: str
+    subject: Template
+    body_text: Template
+    body_html: Template | None
+
+    @classmethod
+    def of(cls, template_code: str, source: _Source) -> _Compiled:
+        return cls(template_code, source.language, Template(source.subject), Template(source.body_text),
+                   Template(source.body_html) if source.body_html.strip() else None)
+
+    def render(self, data: dict) -> RenderedEmail:
+        """Text parts with autoescape off (a text mail shows "&" as "&"), the HTML part with it on."""
+        with translation.override(self.language):
+            subject = self.subject.render(Context(data, autoescape=False))
+            body_text = self.body_text.render(Context(data, autoescape=False))
+            body_html = self.body_html.render(Context(data)) if self.body_html is not None else ""
+        # A header is one line; a newline in it would be refused by the mail API (header injection).
+        subject = " ".join(subject.split())[:500]
+        return RenderedEmail(self.template_code, self.language, subject, body_text, body_html)
+
+
+def _template_context(context: Mapping[str, Any], organisation: Organisation | None, language: str,
+                      formatted: dict[tuple[Money, str], str] | None = None) -> dict:
+    """Money formatted in the email's language (through `formatted`, a batch's cache: babel's formatting is slow)."""
+    cache = {} if formatted is None else formatted
+    data = {key: _formatted(value, language, cache) for key, value in context.items()}
     # Plain values, not the model: a template edited in the back office reaches no further.
     data["organisation"] = {
         "name": organisation.name if organisation else "",
@@ -149,16 +177,9 @@ def render_email(
     Text parts are rendered with autoescape off (a text mail shows "&" as "&"),
     the HTML part with it on. Dates and numbers follow the email's language.
     """
-    wanted = email_language(language, organisation)
-    source = _find_source(organisation, template_code, wanted)
-    data = _template_context(context, organisation, source.language)
-    with translation.override(source.language):
-        subject = Template(source.subject).render(Context(data, autoescape=False))
-        body_text = Template(source.body_text).render(Context(data, autoescape=False))
-        body_html = Template(source.body_html).render(Context(data)) if source.body_html.strip() else ""
-    # A header is one line; a newline in it would be refused by the mail API (header injection).
-    subject = " ".join(subject.split())[:500]
-    return RenderedEmail(template_code, source.language, subject, body_text, body_html)
+    compiled = _Compiled.of(template_code, _find_source(organisation, template_code,
+                                                        email_language(language, organisation)))
+    return compiled.render(_template_context(context, organisation, compiled.language))
 
 
 # --- queueing ----------------------------------------------------------------------------------
@@ -286,7 +307,7 @@ def queue_emails(*, organisation: Organisation, template_code: str, emails: list
         chunk = keys[start:start + 5000]
         taken.update(OutboxMessage.objects.filter(organisation=organisation, idempotency_key__in=chunk)
                      .values_list("idempotency_key", flat=True))
-    compiled: dict[str, tuple[str, Template, Template, Template | None]] = {}
+    compiled: dict[str, _Compiled] = {}
     content_types: dict[type, int] = {}
     now = timezone.now()
     sender, reply_to = _sender(organisation), organisation.email or ""
@@ -299,21 +320,14 @@ def queue_emails(*, organisation: Organisation, template_code: str, emails: list
         seen.add(key)
         wanted = email_language(email.language, organisation)
         if wanted not in compiled:
-            source = _find_source(organisation, template_code, wanted)
-            compiled[wanted] = (source.language, Template(source.subject), Template(source.body_text),
-                                Template(source.body_html) if source.body_html.strip() else None)
-        language, subject, body_text, body_html = compiled[wanted]
-        data = _template_context({k: _formatted(v, language, formatted) for k, v in email.context.items()},
-                                 organisation, language)
-        with translation.override(language):
-            rendered_subject = " ".join(subject.render(Context(data, autoescape=False)).split())[:500]
-            rendered_text = body_text.render(Context(data, autoescape=False))
-            rendered_html = body_html.render(Context(data)) if body_html is not None else ""
+            compiled[wanted] = _Compiled.of(template_code, _find_source(organisation, template_code, wanted))
+        template = compiled[wanted]
+        rendered = template.render(_template_context(email.context, organisation, template.language, formatted))
         related = email.related
         if related is not None and type(related) not in content_types:
             content_types[type(related)] = ContentType.objects.get_for_model(related).pk
-        rows.append((organisation.pk, template_code, language, to, "", sender, reply_to, rendered_subject,
-                     rendered_text, rendered_html, Status.QUEUED, 0, now, "", now,
+        rows.append((organisation.pk, template_code, rendered.language, to, "", sender, reply_to, rendered.subject,
+                     rendered.body_text, rendered.body_html, Status.QUEUED, 0, now, "", now,
                      content_types[type(related)] if related is not None else None,
                      str(related.pk) if related is not None else "", key))
     insert_rows(OutboxMessage, ("organisation", "template_code", "language", "to", "cc", "from_email", "reply_to",
