@@ -13,20 +13,26 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
+from encaisse.ledger.models import Account
+from encaisse.ledger.services import account_of_kind
 from encaisse.ledger.verify import verify_ledger
+from encaisse.notifications.models import OutboxMessage
 from encaisse.parties.models import Customer
 from encaisse.payments.methods import consent_text
 from encaisse.payments.models import PaymentAttempt, SandboxPayment, SavedMethod
 from encaisse.payments.providers.sandbox.tests.helpers import sandbox_account
+from encaisse.sepa.models import CreditorAccount, DirectDebit
+from encaisse.sepa.tests.debit_fixtures import CREDITOR_IBAN, ICS, make_mandate
 from encaisse.testing.concurrency import together
 from encaisse.testing.stripe import SECRET_KEY
 
-from ..models import Collection, CollectionRun, Outcome
+from ..models import Collection, CollectionRun, Outcome, SkipReason
 from ..services import run_collection
 from .helpers import card_customer, due, eur, invoice_for
 
@@ -52,6 +58,36 @@ def test_two_workers_running_the_same_collection_at_once_charge_every_invoice_on
         assert Outcome.CHARGED in results
         assert set(results) <= {Outcome.CHARGED, Outcome.SKIPPED}
     assert SandboxPayment.objects.filter(idempotency_key__startswith="collection:").count() == len(invoices)
+    assert verify_ledger(org).ok
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_scheduling_the_same_direct_debits_at_once_schedule_each_invoice_once(org, clerk):
+    org.creditor_id = ICS
+    org.save()
+    CreditorAccount.objects.create(organisation=org, name="Compte courant", iban=CREDITOR_IBAN, bic="BNPAFRPP",
+                                   bank_account=account_of_kind(org, Account.Kind.BANK))
+    invoices = []
+    for n in range(6):
+        customer = Customer.objects.create(organisation=org, ref=f"W{n}", name=f"Worker {n}",
+                                           email=f"w{n}@example.org", collect_by=Customer.CollectBy.DIRECT_DEBIT)
+        make_mandate(customer, f"UMR-W{n}")
+        invoices.append(invoice_for(org, customer, clerk))
+    day = invoices[0].due_on - timedelta(days=14)
+
+    runs = together(2, lambda _i: run_collection(organisation=org, on=day))
+
+    # The loser's chunk hits the one-open-collection-per-line index (or reads the winner's collections first):
+    # each invoice comes out batched by one worker and in progress for the other, with one debit and one email.
+    assert [run.status for run in runs] == ["done", "done"]
+    for invoice in invoices:
+        results = sorted((item.outcome, item.reason) for run in runs for item in run.item_list
+                         if item.invoice_id == invoice.pk)
+        assert results == [(Outcome.BATCHED, ""), (Outcome.SKIPPED, SkipReason.IN_PROGRESS)]
+        debit = DirectDebit.objects.get(line_id=invoice.receivable_line_id)
+        assert Collection.objects.get(invoice=invoice).direct_debit == debit
+        assert OutboxMessage.objects.filter(related_object_id=str(debit.pk)).count() == 1
     assert verify_ledger(org).ok
 
 
