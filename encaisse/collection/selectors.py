@@ -15,7 +15,7 @@ from encaisse.invoicing.selectors import with_amounts
 from encaisse.ledger.models import EntryLine, Settlement
 from encaisse.parties.models import Organisation
 from encaisse.payments.models import SavedMethod, SavedMethodStatus
-from encaisse.sepa.models import CreditorAccount, Mandate
+from encaisse.sepa.models import Mandate
 
 from .models import Collection, CollectionPolicy, CollectionRun
 
@@ -58,11 +58,6 @@ def policies(organisation: Organisation) -> tuple[CollectionPolicy, dict[int, Co
     if default is None:
         default = CollectionPolicy(organisation=organisation)
     return default, {p.invoice_type_id: p for p in rows if p.invoice_type_id is not None}
-
-
-def active_creditor_account(organisation: Organisation) -> CreditorAccount | None:
-    """The bank account direct debits are collected to (one active per organisation, a database constraint)."""
-    return CreditorAccount.objects.filter(organisation=organisation, active=True).first()
 
 
 def current_mandates(organisation: Organisation, customer_ids: list[int]) -> dict[int, Mandate]:
@@ -111,5 +106,5 @@ def collections_of(invoice: Invoice) -> QuerySet[Collection]:
             .order_by("-created_at", "-pk"))
 
 
-__all__ = ["active_creditor_account", "collections_of", "current_mandates", "default_cards", "failed_lines",
+__all__ = ["collections_of", "current_mandates", "default_cards", "failed_lines",
            "invoices_due", "open_collections", "open_on_lines", "policies", "runs_of"]

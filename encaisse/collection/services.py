@@ -97,7 +97,7 @@ from encaisse.payments.errors import PaymentRefused
 from encaisse.payments.methods import charge_saved_method
 from encaisse.payments.models import AttemptStatus, PaymentAttempt, SavedMethod
 from encaisse.payments.paylinks import pay_url
-from encaisse.sepa.debits import DebitRequest, schedule_direct_debit, schedule_direct_debits
+from encaisse.sepa.debits import DebitRequest, active_creditor_account, schedule_direct_debit, schedule_direct_debits
 from encaisse.sepa.models import DirectDebit, Mandate, RTransaction
 from encaisse.sepa.preferences import CollectionMethod, card_expired, collection_method_for, current_mandate
 from encaisse.sepa.reasons import reason as reason_of
@@ -213,7 +213,7 @@ def run_collection(*, organisation: Organisation, on: date, dry_run: bool = Fals
         run.save(force_insert=True)
     default, per_type = selectors.policies(organisation)
     state = _Run(run=run, on=on, by=user, dry_run=dry_run, default_policy=default, type_policies=per_type,
-                 creditor_account=selectors.active_creditor_account(organisation))
+                 creditor_account=active_creditor_account(organisation))
     try:
         if not dry_run:
             _take_up_in_flight(state, organisation, shard)

@@ -78,6 +78,7 @@ def end_to_end_id_for(organisation_id: int, key: str) -> str:
 
 
 def active_creditor_account(organisation: Organisation) -> CreditorAccount | None:
+    """The bank account direct debits are collected to (one active per organisation, a database constraint)."""
     return CreditorAccount.objects.filter(organisation=organisation, active=True).first()
 
 
@@ -583,6 +584,6 @@ def _months_before(day: date, months: int) -> date:
             day -= timedelta(days=1)
 
 
-__all__ = ["DebitRequest", "DirectDebitRefused", "MandateChangeRefused", "change_mandate_account", "end_to_end_id_for",
-           "export_direct_debits", "lapse_mandates", "schedule_direct_debit", "schedule_direct_debits",
-           "settle_direct_debits"]
+__all__ = ["DebitRequest", "DirectDebitRefused", "MandateChangeRefused", "active_creditor_account",
+           "change_mandate_account", "end_to_end_id_for", "export_direct_debits", "lapse_mandates",
+           "schedule_direct_debit", "schedule_direct_debits", "settle_direct_debits"]
