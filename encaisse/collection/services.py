@@ -79,7 +79,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -236,7 +236,10 @@ def run_collection(*, organisation: Organisation, on: date, dry_run: bool = Fals
 
 def _take_up_in_flight(state: _Run, organisation: Organisation, shard: tuple[int, int] | None) -> None:
     """Card collections left in flight are sent again (same key) or recorded; debits' collections follow them."""
-    in_flight = (selectors.open_collections(organisation, shard=shard).filter(status=S.IN_FLIGHT)
+    open_ones = selectors.open_collections(organisation, shard=shard).filter(status=S.IN_FLIGHT)
+    _collect_settled_debits(open_ones)
+    # A debit still with the bank (scheduled, exported: most of them) leaves its collection as it is: not read.
+    in_flight = (open_ones.exclude(method=Method.DIRECT_DEBIT, direct_debit__status__in=_WITH_THE_BANK)
                  .select_related("invoice__party", "invoice__invoice_type", "direct_debit").order_by("pk"))
     for collection in in_flight:
         if collection.method == Method.DIRECT_DEBIT:
@@ -269,14 +272,26 @@ def _due_minor(invoice: Invoice) -> int:
 _SENT_BACK = (DirectDebit.Status.REJECTED, DirectDebit.Status.RETURNED, DirectDebit.Status.REFUNDED)
 
 
+_WITH_THE_BANK = (DirectDebit.Status.SCHEDULED, DirectDebit.Status.EXPORTED)
+
+
+def _collect_settled_debits(in_flight: QuerySet[Collection]) -> None:
+    """Collections whose debit the bank settled are collected, a few thousand per UPDATE rather than one each (a
+    file of 100,000 debits settles at once). Only while that debit is still theirs and settled."""
+    ids = list(in_flight.filter(method=Method.DIRECT_DEBIT, direct_debit__status=DirectDebit.Status.SETTLED)
+               .values_list("pk", flat=True))
+    for start in range(0, len(ids), CHUNK):
+        Collection.objects.filter(pk__in=ids[start:start + CHUNK], status=S.IN_FLIGHT,
+                                  direct_debit__status=DirectDebit.Status.SETTLED).update(
+            status=S.COLLECTED, updated_at=timezone.now())
+
+
 def _follow_debit(collection: Collection) -> None:
+    """A direct-debit collection whose debit was cancelled, or sent back by the bank."""
     debit = collection.direct_debit
     if debit is None:
         return
-    if debit.status == DirectDebit.Status.SETTLED:
-        Collection.objects.filter(pk=collection.pk, status=S.IN_FLIGHT, direct_debit=debit).update(
-            status=S.COLLECTED, updated_at=timezone.now())
-    elif debit.status == DirectDebit.Status.CANCELLED:
+    if debit.status == DirectDebit.Status.CANCELLED:
         _cancel(collection, _("the direct debit was cancelled"))
     elif debit.status in _SENT_BACK and (rtx := RTransaction.objects.filter(direct_debit=debit).first()):
         handle_r_transactions([rtx])  # its importer did not pass it on: the policy's answer, once, now
