@@ -21,7 +21,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from email.utils import formataddr, parseaddr
 from functools import partial
 from typing import Any
@@ -33,6 +33,8 @@ from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.db import IntegrityError, models, transaction
 from django.template import Context, Template, TemplateSyntaxError
+from django.template.base import VariableNode
+from django.template.defaultfilters import date as date_filter
 from django.utils import timezone, translation
 
 from encaisse.core.audit import record_event
@@ -141,8 +143,11 @@ class _Compiled:
 
     @classmethod
     def of(cls, template_code: str, source: _Source) -> _Compiled:
-        return cls(template_code, source.language, Template(source.subject), Template(source.body_text),
-                   Template(source.body_html) if source.body_html.strip() else None)
+        formatted: dict[tuple[date, Any], str] = {}  # shared by the three parts: one language, one batch
+        templates = [_memoizing_dates(Template(text), formatted) if text is not None else None
+                     for text in (source.subject, source.body_text,
+                                  source.body_html if source.body_html.strip() else None)]
+        return cls(template_code, source.language, *templates)
 
     def render(self, data: dict) -> RenderedEmail:
         """Text parts with autoescape off (a text mail shows "&" as "&"), the HTML part with it on."""
@@ -153,6 +158,31 @@ class _Compiled:
         # A header is one line; a newline in it would be refused by the mail API (header injection).
         subject = " ".join(subject.split())[:500]
         return RenderedEmail(self.template_code, self.language, subject, body_text, body_html)
+
+
+def _memoizing_dates(template: Template, formatted: dict[tuple[date, Any], str]) -> Template:
+    """`template` with its |date filters remembering what they wrote for a (date, format) in this language.
+
+    A batch's messages repeat the same few collection dates, and Django's
+    date formatting cost more than the rest of a pre-notification's
+    rendering. Plain dates only: a datetime's text depends on its time zone,
+    which equal datetimes need not share, so those are formatted each time.
+    """
+    def remembered(value: Any, arg: Any = None) -> Any:
+        if type(value) is not date:
+            return date_filter(value, arg)
+        key = (value, arg)
+        if key not in formatted:
+            formatted[key] = date_filter(value, arg)
+        return formatted[key]
+
+    for attribute in ("expects_localtime", "is_safe", "needs_autoescape", "needs_context"):
+        if hasattr(date_filter, attribute):
+            setattr(remembered, attribute, getattr(date_filter, attribute))
+    for node in template.nodelist.get_nodes_by_type(VariableNode):
+        filters = node.filter_expression.filters
+        filters[:] = [(remembered if func is date_filter else func, args) for func, args in filters]
+    return template
 
 
 def _template_context(context: Mapping[str, Any], organisation: Organisation | None, language: str,
