@@ -245,8 +245,7 @@ def _claim_charge(*, method: SavedMethod, amount: Money, line_ids: Sequence[int]
         return existing
     if method.status != SavedMethodStatus.ACTIVE:
         raise PaymentRefused(reason=f"this saved method is {method.status}")
-    today = timezone.localdate()
-    if method.exp_year and method.exp_month and (method.exp_year, method.exp_month) < (today.year, today.month):
+    if method.past_expiry(timezone.localdate()):
         raise PaymentRefused(reason="this card has expired")
     account = method.provider_account
     if not account.active:

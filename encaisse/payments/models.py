@@ -7,6 +7,7 @@ never edited: a mistake is corrected by a reversal.
 """
 
 import uuid
+from datetime import date
 
 from django.conf import settings
 from django.db import models
@@ -242,6 +243,10 @@ class SavedMethod(models.Model):
             models.UniqueConstraint(fields=["customer"], condition=Q(is_default=True, status="active"),
                                     name="saved_method_one_default"),
         ]
+
+    def past_expiry(self, today: date) -> bool:
+        """A card is valid through its expiry month; the daily expire_methods task may not have marked it yet."""
+        return bool(self.exp_year and self.exp_month and (self.exp_year, self.exp_month) < (today.year, today.month))
 
     def __str__(self) -> str:
         if self.last4:

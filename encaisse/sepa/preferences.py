@@ -68,9 +68,8 @@ def current_mandate(customer: Customer) -> Mandate | None:
 
 
 def card_expired(card: SavedMethod) -> bool:
-    """A card is valid through its expiry month (the daily expire_methods task may not have run yet)."""
-    today = timezone.localdate()
-    return bool(card.exp_year and card.exp_month and (card.exp_year, card.exp_month) < (today.year, today.month))
+    """Past its expiry month today (the rule is SavedMethod.past_expiry's, shared with off-session charges)."""
+    return card.past_expiry(timezone.localdate())
 
 
 def collection_method_for(customer: Customer) -> CollectionMethod:
