@@ -25,7 +25,7 @@ from encaisse.parties.models import Organisation
 from encaisse.payments import online
 from encaisse.payments.errors import PaymentRefused
 from encaisse.payments.methods import consent_text
-from encaisse.payments.models import AttemptStatus, PaymentAttempt, ProviderAccount
+from encaisse.payments.models import AttemptKind, AttemptStatus, PaymentAttempt, ProviderAccount
 from encaisse.payments.paylinks import BadPayLink, ExpiredPayLink, public_url, read_pay_link
 from encaisse.payments.providers import adapter_for
 from encaisse.payments.providers.base import Capability, ForgedWebhook
@@ -116,8 +116,9 @@ def pay_page(request: HttpRequest, token: str) -> HttpResponse:
 
 def pay_return(request: HttpRequest, attempt_id: str) -> HttpResponse:
     """What became of the payment, as the provider tells it now; the URL's own parameters are ignored."""
+    # Only hosted payments come back here: a card kept without paying has the portal's own return page.
     attempt = get_object_or_404(PaymentAttempt.objects.select_related("provider_account", "organisation"),
-                                pk=attempt_id)
+                                pk=attempt_id, kind=AttemptKind.CHECKOUT)
     try:
         attempt = online.refresh_attempt(attempt)
     except Exception:  # the provider is unreachable: say what we know

@@ -53,3 +53,14 @@ def test_a_payer_signed_in_as_another_customer_gets_no_link_to_an_account_that_d
 
     assert "Payment received" in page
     assert BACK not in page
+
+
+@pytest.mark.django_db
+def test_a_card_kept_without_paying_is_not_shown_as_a_payment(client, customer, org):
+    from encaisse.payments.providers.sandbox.tests.helpers import sandbox_account
+    from encaisse.payments.tests.test_setup import enter_card, open_setup
+
+    attempt, _url = open_setup(customer, sandbox_account(org))
+    enter_card(attempt)
+
+    assert client.get(f"/pay/return/{attempt.pk}/").status_code == 404
