@@ -40,12 +40,12 @@ from encaisse.invoicing.models import Invoice, InvoiceLine
 from encaisse.invoicing.services import post_invoices, validate_invoice
 from encaisse.invoicing.services.posting import postable_scope
 from encaisse.parties.models import Organisation
-from encaisse.portal.delivery import email_posted_invoices
 from encaisse.usage.formats import FileFormat, UnreadableFile, detect_format, format_for, preview
 from encaisse.usage.models import USAGE_FIELDS, Partner, UsageImport
 from encaisse.usage.services import HEAD_SIZE, declared_format
 
 from .site import organisations_of, scoped
+from .views import email_chosen_invoices
 
 # encaisse.usage.tasks is imported inside the views: the admin loads this module at start-up, and defining a
 # django.tasks task binds the task backends to the settings of that moment (tests switch to the immediate one).
@@ -322,9 +322,7 @@ def usage_drafts_action(request: HttpRequest) -> HttpResponse:
         report = post_invoices(organisation=organisation, period=period, by=request.user)
         messages.success(request, gettext("%(validated)s validated, %(posted)s posted, %(failures)s refused.") % {
             **report.as_dict(), "failures": len(report.failed)})
-        if emailed := email_posted_invoices(organisation=organisation, request=request):
-            messages.info(request, gettext("%(count)s invoices emailed to customers who chose it.")
-                          % {"count": emailed})
+        email_chosen_invoices(request, organisation)
         for failure in report.failed:
             messages.error(request, f"{failure['invoice']}: {failure['message']}")
     else:

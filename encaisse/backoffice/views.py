@@ -18,7 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -36,12 +36,19 @@ from encaisse.invoicing.services import (
 from encaisse.invoicing.services.crediting import credited_quantities
 from encaisse.invoicing.services.sending import send_invoice
 from encaisse.ledger.selectors import CustomerBalance, account_statement, balances_overview, customer_balance
-from encaisse.parties.models import Customer
+from encaisse.parties.models import Customer, Organisation
 from encaisse.payments.paylinks import pay_url
 from encaisse.portal.delivery import email_posted_invoices
 
 from .site import organisations_of, scoped
 
+
+def email_chosen_invoices(request: HttpRequest, organisation: Organisation) -> None:
+    """Right after staff post: email the invoices of customers who chose email, and say how many went."""
+    if emailed := email_posted_invoices(organisation=organisation, request=request):
+        messages.info(request, ngettext("%(count)s invoice emailed to the customer who chose it.",
+                                        "%(count)s invoices emailed to customers who chose it.", emailed)
+                      % {"count": emailed})
 
 def _context(request: HttpRequest, title: Any, **extra: Any) -> dict[str, Any]:
     return {**admin.site.each_context(request), "title": title, **extra}
@@ -172,9 +179,7 @@ def invoice_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         elif action == "post":
             done = post_invoice(invoice_id=invoice.pk, by=by)
             message = gettext("Invoice posted with number %(invoice)s.")
-            if emailed := email_posted_invoices(organisation=done.organisation, request=request):
-                messages.info(request, gettext("%(count)s invoices emailed to customers who chose it.")
-                              % {"count": emailed})
+            email_chosen_invoices(request, done.organisation)
         elif action == "credit":
             done = issue_credit_note(invoice_id=invoice.pk, by=by)
             message = gettext("Credit note %(invoice)s is issued and posted.")

@@ -66,7 +66,7 @@ def test_posting_an_invoice_in_the_back_office_emails_it_to_a_customer_who_chose
     (message,) = issued(invoice)
     assert "/pay/" in message.body_text
     assert "http://testserver/pay/" in message.body_text  # the address the staff member reached
-    assert "1 invoices emailed to customers who chose it." in response.content.decode()
+    assert "1 invoice emailed to the customer who chose it." in response.content.decode()
 
 
 @pytest.mark.django_db
