@@ -142,7 +142,7 @@ def _sepaxml_baseline(organisation: Any, workdir: Path) -> tuple[float, int]:
 
 def bench_sepa(workdir: Path, count: int) -> dict[str, Any]:
     from encaisse.collection.services import run_collection
-    from encaisse.sepa.debits import export_direct_debits
+    from encaisse.sepa.export import export_direct_debits
     from encaisse.sepa.models import DebitFile, DirectDebit
 
     organisation = _organisation("bench-sepa")

@@ -28,7 +28,8 @@ from encaisse.collection.models import CollectionRun, Outcome
 from encaisse.collection.services import handle_r_transactions, run_collection
 from encaisse.core.errors import DomainError
 from encaisse.parties.models import Organisation
-from encaisse.sepa.debits import change_mandate_account, export_direct_debits
+from encaisse.sepa.debits import change_mandate_account
+from encaisse.sepa.export import export_direct_debits
 from encaisse.sepa.models import DebitFile, DirectDebit, Mandate
 from encaisse.sepa.returns import import_bank_file
 

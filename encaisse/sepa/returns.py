@@ -61,7 +61,7 @@ from encaisse.notifications.services import queue_email
 from encaisse.parties.models import Organisation
 
 from .bankfiles import RFact, read_bank_file
-from .debits import export_settlement_key, settle_debit_file
+from .export import export_settlement_key, settle_debit_file
 from .models import BankFile, DebitFile, DirectDebit, Mandate, RTransaction
 from .reasons import reason
 from .services import mandate_language, revoke_mandate

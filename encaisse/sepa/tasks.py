@@ -10,14 +10,14 @@ from crontask import cron
 from django.tasks import task
 from django.utils import timezone
 
-from . import debits
+from . import debits, export
 
 
 @cron("30 6 * * *")
 @task
 def settle_direct_debits() -> int:
     """Every morning: files whose collection date has come are collected (512 / 5113) unless rejected meanwhile."""
-    return debits.settle_direct_debits(today=timezone.localdate())
+    return export.settle_direct_debits(today=timezone.localdate())
 
 
 @cron("20 0 * * *")

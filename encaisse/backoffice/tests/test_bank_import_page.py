@@ -11,7 +11,7 @@ from encaisse.invoicing.selectors import amount_due
 from encaisse.ledger.models import Account
 from encaisse.ledger.services import account_of_kind
 from encaisse.notifications.models import OutboxMessage
-from encaisse.sepa.debits import export_direct_debits
+from encaisse.sepa.export import export_direct_debits
 from encaisse.sepa.models import BankFile, CreditorAccount, DirectDebit, RTransaction
 from encaisse.sepa.tests.bank_answers import pain002
 from encaisse.sepa.tests.debit_fixtures import CREDITOR_IBAN, ICS, TODAY, make_mandate, schedule

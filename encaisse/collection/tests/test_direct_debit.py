@@ -12,7 +12,8 @@ from encaisse.ledger.services import account_of_kind
 from encaisse.ledger.verify import verify_ledger
 from encaisse.notifications.models import OutboxMessage
 from encaisse.parties.models import Customer
-from encaisse.sepa.debits import export_direct_debits, schedule_direct_debit, settle_direct_debits
+from encaisse.sepa.debits import schedule_direct_debit
+from encaisse.sepa.export import export_direct_debits, settle_direct_debits
 from encaisse.sepa.models import CreditorAccount, DirectDebit
 from encaisse.sepa.returns import import_bank_file
 from encaisse.sepa.tests.bank_answers import camt054, pain002

@@ -20,11 +20,10 @@ from encaisse.sepa.debits import (
     DirectDebitRefused,
     MandateChangeRefused,
     change_mandate_account,
-    export_direct_debits,
     lapse_mandates,
     schedule_direct_debit,
-    settle_direct_debits,
 )
+from encaisse.sepa.export import export_direct_debits, settle_direct_debits
 from encaisse.sepa.models import DebitFile, DirectDebit, Mandate
 
 from .debit_fixtures import DEBTOR_IBAN, OTHER_IBAN, TODAY, make_mandate, schedule

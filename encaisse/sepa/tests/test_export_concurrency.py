@@ -5,7 +5,7 @@ import pytest
 from encaisse.invoicing.selectors import amount_due
 from encaisse.ledger.verify import verify_ledger
 from encaisse.parties.models import Customer
-from encaisse.sepa.debits import export_direct_debits
+from encaisse.sepa.export import export_direct_debits
 from encaisse.sepa.models import DebitFile, DirectDebit
 from encaisse.testing.concurrency import together
 

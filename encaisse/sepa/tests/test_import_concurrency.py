@@ -7,7 +7,7 @@ from encaisse.ledger.models import Entry
 from encaisse.ledger.verify import verify_ledger
 from encaisse.notifications.models import OutboxMessage
 from encaisse.parties.models import Customer
-from encaisse.sepa.debits import export_direct_debits
+from encaisse.sepa.export import export_direct_debits
 from encaisse.sepa.models import BankFile, DirectDebit, RTransaction
 from encaisse.sepa.returns import import_bank_file
 from encaisse.testing.concurrency import together

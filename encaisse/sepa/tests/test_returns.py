@@ -10,7 +10,7 @@ from encaisse.ledger.models import Entry, EntryLine
 from encaisse.ledger.verify import verify_ledger
 from encaisse.notifications.models import OutboxMessage
 from encaisse.parties.models import Customer, Organisation
-from encaisse.sepa.debits import export_direct_debits, settle_direct_debits
+from encaisse.sepa.export import export_direct_debits, settle_direct_debits
 from encaisse.sepa.models import BankFile, DebitFile, DirectDebit, Mandate, RTransaction
 from encaisse.sepa.returns import import_bank_file
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from encaisse.cli.base import EncaisseCommand, UsageError, parse_day
-from encaisse.sepa.debits import export_direct_debits
+from encaisse.sepa.export import export_direct_debits
 
 
 class Command(EncaisseCommand):
