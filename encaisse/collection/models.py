@@ -15,6 +15,7 @@ did with each invoice considered, including everything it skipped and why.
 from __future__ import annotations
 
 import uuid
+from functools import cached_property
 
 from django.conf import settings
 from django.db import models
@@ -162,6 +163,14 @@ class CollectionRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_on} ({self.get_status_display()})"
+
+    @cached_property
+    def item_list(self) -> list[RunItem]:
+        """The run's lines in the order written, with their invoices. A dry run, which writes nothing, sets its
+        unsaved lines here instead; a real run reads them back only when asked (100,000 stay in the database)."""
+        if self._state.adding:
+            return []
+        return list(self.items.select_related("invoice").order_by("pk"))
 
 
 class Outcome(models.TextChoices):

@@ -76,6 +76,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cached_property
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
@@ -97,13 +98,20 @@ from encaisse.payments.errors import PaymentRefused
 from encaisse.payments.methods import charge_saved_method
 from encaisse.payments.models import AttemptStatus, PaymentAttempt, SavedMethod
 from encaisse.payments.paylinks import pay_url
-from encaisse.sepa.debits import DebitRequest, active_creditor_account, schedule_direct_debit, schedule_direct_debits
+from encaisse.sepa.debits import (
+    DebitRequest,
+    MandateFacts,
+    active_creditor_account,
+    schedule_direct_debit,
+    schedule_direct_debits,
+)
 from encaisse.sepa.models import DirectDebit, Mandate, RTransaction
 from encaisse.sepa.preferences import CollectionMethod, card_expired, collection_method_for, current_mandate
 from encaisse.sepa.reasons import reason as reason_of
 
 from . import selectors
 from .models import Collection, CollectionPolicy, CollectionRun, Method, Outcome, RunItem, SkipReason
+from .selectors import DueInvoice
 
 logger = logging.getLogger(__name__)
 
@@ -150,52 +158,58 @@ class _Run:
     creditor_account: Any
     methods: dict[int, CollectionMethod] = field(default_factory=dict)
     taken_up: set[int] = field(default_factory=set)  # lines already listed by _take_up_in_flight
-    pending: list[RunItem] = field(default_factory=list)
+    pending: list[tuple] = field(default_factory=list)  # run lines to write, as _ITEM_COLUMNS rows
+    dry_items: list[RunItem] = field(default_factory=list)  # a dry run's lines, never written
     counts: Counter = field(default_factory=Counter)
-    batch: list[tuple[Invoice, Money, CollectionPolicy, Mandate]] = field(default_factory=list)
+    batch: list[tuple[DueInvoice, Money, CollectionPolicy, MandateFacts]] = field(default_factory=list)
     holding: bool = False  # while a chunk of invoices is taken: its items are written in invoice order at its end
 
-    def policy(self, invoice: Invoice) -> CollectionPolicy:
+    def policy(self, invoice: Invoice | DueInvoice) -> CollectionPolicy:
         return self.type_policies.get(invoice.invoice_type_id, self.default_policy)
 
-    def method(self, customer: Customer) -> CollectionMethod:
-        if customer.pk not in self.methods:
-            self.methods[customer.pk] = collection_method_for(customer)
-        return self.methods[customer.pk]
+    def method(self, invoice: Invoice | DueInvoice) -> CollectionMethod:
+        """The customer's method: read in bulk per chunk (_read_mandates) when usable, else asked with the reason."""
+        if invoice.party_id not in self.methods:
+            customer = Customer.objects.select_related("organisation").get(pk=invoice.party_id)
+            self.methods[invoice.party_id] = collection_method_for(customer)
+        return self.methods[invoice.party_id]
 
-    def item(self, invoice: Invoice, due: Money, outcome: str, *, method: str = "", reason: str = "",
+    def item(self, invoice: Invoice | DueInvoice, due: Money, outcome: str, *, method: str = "", reason: str = "",
              collection: Collection | None = None, attempt: PaymentAttempt | None = None,
-             direct_debit: DirectDebit | None = None, code: str = "", message: str = "") -> RunItem:
-        item = RunItem(run=self.run, invoice=invoice, customer_id=invoice.party_id, collection=collection,
-                       amount_minor=due.minor, currency=due.currency, method=method, outcome=outcome,
-                       reason=reason, code=(code or "")[:64], message=str(message or "")[:300], attempt=attempt,
-                       direct_debit=direct_debit)
-        item.invoice = invoice
-        self.run.item_list.append(item)
+             collection_id: int | None = None, direct_debit_id: int | None = None, code: str = "",
+             message: str = "") -> None:
+        """One line of the run's list: written a few hundred at a time (a dry run only keeps it)."""
         self.counts[outcome] += 1
-        if not self.dry_run:
-            self.pending.append(item)
-            if len(self.pending) >= ITEM_BATCH and not self.holding:
-                self.flush()
-        return item
+        collection_id = collection.pk if collection is not None else collection_id
+        code, message = (code or "")[:64], str(message or "")[:300]
+        if self.dry_run:
+            self.dry_items.append(RunItem(
+                run=self.run, invoice_id=invoice.pk, customer_id=invoice.party_id, amount_minor=due.minor,
+                currency=due.currency, method=method, outcome=outcome, reason=reason, code=code, message=message))
+            return
+        self.pending.append((self.run_id, invoice.pk, invoice.party_id, collection_id, due.minor, due.currency,
+                             method, outcome, reason, code, message, direct_debit_id,
+                             self.attempt_id(attempt.pk) if attempt is not None else None, None))
+        if len(self.pending) >= ITEM_BATCH and not self.holding:
+            self.flush()
+
+    @cached_property
+    def run_id(self) -> Any:
+        # Runs and attempts have UUID ids: prepared for the driver (core.bulk passes foreign keys as they are).
+        return RunItem._meta.get_field("run").get_db_prep_save(self.run.pk, connections[RunItem.objects.db])
+
+    def attempt_id(self, pk: Any) -> Any:
+        return RunItem._meta.get_field("attempt").get_db_prep_save(pk, connections[RunItem.objects.db])
 
     def flush(self) -> None:
         if self.pending and not self.dry_run:
             now = timezone.now()
-            connection = connections[RunItem.objects.db]
-            # Runs and attempts have UUID ids: prepared for the driver (core.bulk passes foreign keys as they are).
-            run_id = RunItem._meta.get_field("run").get_db_prep_save(self.run.pk, connection)
-            attempt = RunItem._meta.get_field("attempt")
-            insert_rows(RunItem, _ITEM_COLUMNS, [
-                (run_id, *(getattr(item, name) for name in _ITEM_ATTRS),
-                 attempt.get_db_prep_save(item.attempt_id, connection), now) for item in self.pending])
+            insert_rows(RunItem, _ITEM_COLUMNS, [(*row[:-1], now) for row in self.pending])
             self.pending = []
 
 
 _ITEM_COLUMNS = ("run", "invoice", "customer", "collection", "amount_minor", "currency", "method", "outcome", "reason",
                  "code", "message", "direct_debit", "attempt", "created_at")
-_ITEM_ATTRS = tuple(f"{name}_id" if RunItem._meta.get_field(name).is_relation else name
-                    for name in _ITEM_COLUMNS[1:-2])
 
 
 def run_collection(*, organisation: Organisation, on: date, dry_run: bool = False,
@@ -208,7 +222,6 @@ def run_collection(*, organisation: Organisation, on: date, dry_run: bool = Fals
         raise ValueError(f"shard {shard!r}: k must be in [0, n)")
     user = by if getattr(by, "pk", None) else None
     run = CollectionRun(organisation=organisation, run_on=on, dry_run=dry_run, trigger=trigger, started_by=user)
-    run.item_list = []
     if not dry_run:
         run.save(force_insert=True)
     default, per_type = selectors.policies(organisation)
@@ -224,11 +237,23 @@ def run_collection(*, organisation: Organisation, on: date, dry_run: bool = Fals
         run.status = CollectionRun.Status.FAILED
         run.error = f"{type(error).__name__}: {error}"
     state.flush()
+    if dry_run:
+        run.item_list = _with_invoices(state.dry_items)
     run.counts = dict(state.counts)
     run.finished_at = timezone.now()
     if not dry_run:
         run.save(update_fields=["status", "error", "counts", "finished_at"])
     return run
+
+
+def _with_invoices(items: list[RunItem]) -> list[RunItem]:
+    """A dry run's lines with their invoices, read a few thousand at a time, for the page and the CLI to show."""
+    for start in range(0, len(items), 5000):
+        chunk = items[start:start + 5000]
+        invoices = Invoice.objects.in_bulk([item.invoice_id for item in chunk])
+        for item in chunk:
+            item.invoice = invoices[item.invoice_id]
+    return items
 
 
 # --- taking up what earlier runs left --------------------------------------------------------------------------
@@ -252,7 +277,7 @@ def _take_up_in_flight(state: _Run, organisation: Organisation, shard: tuple[int
         if attempt is not None and attempt.status not in RESEND:
             _record_card(state, collection, attempt, due)
             continue
-        card = attempt.saved_method if attempt is not None else state.method(invoice.party).card
+        card = attempt.saved_method if attempt is not None else state.method(invoice).card
         if attempt is None:
             due = Money(_due_minor(invoice), organisation.currency)
         if card is None or due.minor <= 0:
@@ -309,8 +334,8 @@ def _collect_due(state: _Run, organisation: Organisation, shard: tuple[int, int]
     open_by_line = {c.line_id: c for c in selectors.open_collections(organisation, shard=shard)}
     failed = selectors.failed_lines(organisation, shard=shard)
     seen_retries: set[int] = set()
-    chunk: list[Invoice] = []
-    for invoice in selectors.invoices_due(organisation, shard=shard).iterator(chunk_size=CHUNK):
+    chunk: list[DueInvoice] = []
+    for invoice in selectors.due_invoices(organisation, shard=shard, chunk_size=CHUNK):
         chunk.append(invoice)
         if len(chunk) >= CHUNK:
             _collect_chunk(state, chunk, open_by_line, failed, seen_retries)
@@ -323,14 +348,14 @@ def _collect_due(state: _Run, organisation: Organisation, shard: tuple[int, int]
                 _cancel(collection, _("nothing left to collect"))
 
 
-def _collect_chunk(state: _Run, chunk: list[Invoice], open_by_line: dict[int, Collection], failed: set[int],
+def _collect_chunk(state: _Run, chunk: list[DueInvoice], open_by_line: dict[int, Collection], failed: set[int],
                    seen_retries: set[int]) -> None:
     """One chunk of due invoices: their direct debits scheduled together, their items written in invoice order."""
     if not chunk:
         return
     state.methods = {}  # what one chunk read: kept for a whole run, 100,000 customers' methods weigh
     _read_mandates(state, chunk)
-    first_item, first_pending = len(state.run.item_list), len(state.pending)
+    first_item, first_pending = len(state.dry_items), len(state.pending)
     state.holding = True
     try:
         for invoice in chunk:
@@ -338,14 +363,14 @@ def _collect_chunk(state: _Run, chunk: list[Invoice], open_by_line: dict[int, Co
         _schedule_batch(state)
     finally:
         state.holding = False
-        by_invoice = lambda item: item.invoice_id  # noqa: E731 — stable: an invoice has one item per run
-        state.run.item_list[first_item:] = sorted(state.run.item_list[first_item:], key=by_invoice)
-        state.pending[first_pending:] = sorted(state.pending[first_pending:], key=by_invoice)
+        # Stable: an invoice has one item per run.
+        state.dry_items[first_item:] = sorted(state.dry_items[first_item:], key=lambda item: item.invoice_id)
+        state.pending[first_pending:] = sorted(state.pending[first_pending:], key=lambda row: row[1])
         if len(state.pending) >= ITEM_BATCH:
             state.flush()
 
 
-def _read_mandates(state: _Run, chunk: list[Invoice]) -> None:
+def _read_mandates(state: _Run, chunk: list[DueInvoice]) -> None:
     """The current mandates and default cards of the chunk's customers in a query each, instead of one per customer.
 
     Only a usable answer is kept (an active mandate and an organisation with
@@ -355,13 +380,11 @@ def _read_mandates(state: _Run, chunk: list[Invoice]) -> None:
     organisation = state.run.organisation
     wanted = {Method.DIRECT_DEBIT: set(), Method.CARD: set()}
     for invoice in chunk:
-        if invoice.party.collect_by in wanted and invoice.party_id not in state.methods:
-            wanted[invoice.party.collect_by].add(invoice.party_id)
+        if invoice.collect_by in wanted and invoice.party_id not in state.methods:
+            wanted[invoice.collect_by].add(invoice.party_id)
     if wanted[Method.DIRECT_DEBIT] and organisation.creditor_id:
-        customers = {invoice.party_id: invoice.party for invoice in chunk}
         for customer_id, mandate in selectors.current_mandates(organisation,
                                                                sorted(wanted[Method.DIRECT_DEBIT])).items():
-            mandate.customer = customers[customer_id]
             state.methods[customer_id] = CollectionMethod(Method.DIRECT_DEBIT, mandate=mandate)
     if wanted[Method.CARD]:
         for customer_id, card in selectors.default_cards(organisation, sorted(wanted[Method.CARD])).items():
@@ -369,7 +392,7 @@ def _read_mandates(state: _Run, chunk: list[Invoice]) -> None:
                 state.methods[customer_id] = CollectionMethod(Method.CARD, card=card)
 
 
-def _consider(state: _Run, invoice: Invoice, open_by_line: dict[int, Collection], failed: set[int],
+def _consider(state: _Run, invoice: DueInvoice, open_by_line: dict[int, Collection], failed: set[int],
               seen_retries: set[int]) -> None:
     """One due invoice: collected, retried, skipped, or left for a later run."""
     policy = state.policy(invoice)
@@ -377,8 +400,7 @@ def _consider(state: _Run, invoice: Invoice, open_by_line: dict[int, Collection]
     line_id = invoice.receivable_line_id
     if not policy.active or day is None or line_id in failed or line_id in state.taken_up:
         return
-    customer = invoice.party
-    kind = customer.collect_by
+    kind = invoice.collect_by
     horizon = state.on + timedelta(days=policy.prenotification_days) if kind == Method.DIRECT_DEBIT else state.on
     open_one = open_by_line.get(invoice.receivable_line_id)
     retry_due = (open_one is not None and open_one.status == S.RETRY and open_one.next_try_on is not None
@@ -396,7 +418,7 @@ def _consider(state: _Run, invoice: Invoice, open_by_line: dict[int, Collection]
         _collect_one(state, invoice, due, policy)
 
 
-def _why_not(state: _Run, invoice: Invoice, due: Money, policy: CollectionPolicy,
+def _why_not(state: _Run, invoice: DueInvoice, due: Money, policy: CollectionPolicy,
              method: CollectionMethod) -> tuple[str, str, str]:
     """(method, skip reason, message) when `invoice` cannot be collected now; reason "" when it can."""
     kind = method.kind
@@ -439,8 +461,8 @@ def _open(invoice: Invoice, method: str) -> tuple[Collection, Money]:
     return collection, due
 
 
-def _collect_one(state: _Run, invoice: Invoice, due: Money, policy: CollectionPolicy) -> None:
-    method = state.method(invoice.party)
+def _collect_one(state: _Run, invoice: DueInvoice, due: Money, policy: CollectionPolicy) -> None:
+    method = state.method(invoice)
     name, skip, message = _why_not(state, invoice, due, policy, method)
     if skip:
         state.item(invoice, due, Outcome.SKIPPED, method=name, reason=skip, message=message)
@@ -449,6 +471,7 @@ def _collect_one(state: _Run, invoice: Invoice, due: Money, policy: CollectionPo
         if state.dry_run:
             state.item(invoice, due, Outcome.CHARGED, method=name, message=_("dry run: would be charged"))
             return
+        invoice = _invoice(invoice)
         try:
             with transaction.atomic():
                 collection, due = _open(invoice, Method.CARD)
@@ -465,11 +488,19 @@ def _collect_one(state: _Run, invoice: Invoice, due: Money, policy: CollectionPo
     _batch(state, invoice, due, policy, method.mandate)
 
 
-def _batch(state: _Run, invoice: Invoice, due: Money, policy: CollectionPolicy, mandate: Mandate) -> None:
+def _invoice(invoice: DueInvoice) -> Invoice:
+    """The Invoice of a due row, with its customer, for the card path (a provider call per invoice anyway)."""
+    return Invoice.objects.select_related("party").get(pk=invoice.pk)
+
+
+def _batch(state: _Run, invoice: DueInvoice, due: Money, policy: CollectionPolicy,
+           mandate: MandateFacts | Mandate) -> None:
     if state.dry_run:
         state.item(invoice, due, Outcome.BATCHED, method=Method.DIRECT_DEBIT,
                    message=_("dry run: would be added to a direct-debit batch"))
         return
+    if isinstance(mandate, Mandate):  # from collection_method_for rather than the chunk's bulk read
+        mandate = MandateFacts.of(mandate)
     state.batch.append((invoice, due, policy, mandate))
     if len(state.batch) >= CHUNK:
         _schedule_batch(state)
@@ -480,7 +511,7 @@ def _schedule_batch(state: _Run) -> None:
     _schedule(state, entries)
 
 
-def _schedule(state: _Run, entries: list[tuple[Invoice, Money, CollectionPolicy, Mandate]]) -> None:
+def _schedule(state: _Run, entries: list[tuple[DueInvoice, Money, CollectionPolicy, MandateFacts]]) -> None:
     """The entries' direct debits in one transaction (collections, debits, pre-notifications, a few statements).
 
     When a line turns out taken or paid meanwhile (another worker, a debit
@@ -506,12 +537,12 @@ def _schedule(state: _Run, entries: list[tuple[Invoice, Money, CollectionPolicy,
             state.item(invoice, due, Outcome.SKIPPED, method=Method.DIRECT_DEBIT, reason=SkipReason.NO_METHOD,
                        message=str(result))
         else:
-            # By id: a run's list keeps 100,000 items, not the debits, mandates and emails' contexts behind them.
-            item = state.item(invoice, due, Outcome.BATCHED, method=Method.DIRECT_DEBIT)
-            item.collection_id, item.direct_debit_id = collection_id, result.pk
+            state.item(invoice, due, Outcome.BATCHED, method=Method.DIRECT_DEBIT, collection_id=collection_id,
+                       direct_debit_id=result.pk)
 
 
-def _schedule_many(state: _Run, entries: list[tuple[Invoice, Money, CollectionPolicy, Mandate]]) -> list[tuple]:
+def _schedule_many(state: _Run, entries: list[tuple[DueInvoice, Money, CollectionPolicy, MandateFacts]]
+                   ) -> list[tuple]:
     """In the caller's transaction: claim every line (IntegrityError if one is open), read what is due after the
     claim (_PaidMeanwhile if nothing is left on one), schedule the debits; refused ones leave no collection."""
     organisation = state.run.organisation
@@ -531,7 +562,8 @@ def _schedule_many(state: _Run, entries: list[tuple[Invoice, Money, CollectionPo
     if any(due.minor <= 0 for due in dues):
         raise _PaidMeanwhile
     results = schedule_direct_debits(organisation=organisation, today=state.on, by=state.by, requests=[
-        DebitRequest(mandate=mandate, invoice=invoice, line_id=invoice.receivable_line_id, amount=due,
+        DebitRequest(mandate=mandate, invoice_id=invoice.pk, invoice_number=invoice.number,
+                     line_id=invoice.receivable_line_id, amount=due,
                      due_on=collection_day(invoice, policy), prenotification_days=policy.prenotification_days,
                      key=_try_key(pk, 1))
         for (invoice, _due, policy, mandate), due, pk in zip(entries, dues, collection_ids, strict=True)])
@@ -548,8 +580,9 @@ def _schedule_many(state: _Run, entries: list[tuple[Invoice, Money, CollectionPo
 # --- cards ---------------------------------------------------------------------------------------------------------
 
 
-def _retry_card(state: _Run, collection: Collection, invoice: Invoice, due: Money, policy: CollectionPolicy) -> None:
-    method = state.method(invoice.party)
+def _retry_card(state: _Run, collection: Collection, invoice: DueInvoice, due: Money,
+                policy: CollectionPolicy) -> None:
+    method = state.method(invoice)
     _name, skip, message = _why_not(state, invoice, due, policy, method)
     if not skip and method.kind != Method.CARD:
         skip, message = SkipReason.NO_METHOD, _("the customer is no longer collected by card")
@@ -566,7 +599,7 @@ def _retry_card(state: _Run, collection: Collection, invoice: Invoice, due: Mone
         state.item(invoice, due, Outcome.SKIPPED, method=Method.CARD, reason=SkipReason.IN_PROGRESS)
         return
     collection.refresh_from_db()
-    collection.invoice = invoice
+    collection.invoice = _invoice(invoice)
     _charge(state, collection, method.card, due)
 
 

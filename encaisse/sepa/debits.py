@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from encaisse.core.audit import record_event, record_events
+from encaisse.core.audit import record_event, record_events_for
 from encaisse.core.bulk import insert_rows
 from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
@@ -33,7 +33,7 @@ from encaisse.parties.models import Organisation
 
 from . import calendar
 from .models import CreditorAccount, DirectDebit, Mandate, SequenceType, masked_iban
-from .services import mandate_language
+from .services import wording_language
 
 CURRENCY = "EUR"
 LAPSE_AFTER_MONTHS = 36
@@ -72,13 +72,72 @@ def active_creditor_account(organisation: Organisation) -> CreditorAccount | Non
     return CreditorAccount.objects.filter(organisation=organisation, active=True).first()
 
 
-def _amendment(mandate: Mandate) -> dict[str, str]:
+def _amendment(mandate: Mandate | MandateFacts) -> dict[str, str]:
     amendment = {}
     if mandate.original_iban:
         amendment["original_iban"] = mandate.original_iban
     if mandate.original_reference:
         amendment["original_reference"] = mandate.original_reference
-    return amendment
+    return amendment or _NO_AMENDMENT
+
+
+_NO_AMENDMENT: dict[str, str] = {}  # shared, never changed: core.bulk converts one object once per batch
+
+
+@dataclass(frozen=True, slots=True)
+class MandateFacts:
+    """What scheduling reads of a mandate and its debtor, as plain values.
+
+    A run of 100,000 debits reads these in bulk (sepa.selectors.current_mandate_facts)
+    instead of building Mandate and Customer instances, which cost more than
+    the rest of scheduling; `of()` takes them from a Mandate for the single path.
+    """
+
+    pk: int
+    organisation_id: int
+    customer_id: int
+    status: str
+    reference: str
+    iban: str
+    original_iban: str
+    original_reference: str
+    last_used_on: date | None
+    debtor_name: str
+    debtor_email: str
+    debtor_language: str
+
+    @classmethod
+    def of(cls, mandate: Mandate) -> MandateFacts:
+        customer = mandate.customer
+        return cls(mandate.pk, mandate.organisation_id, mandate.customer_id, mandate.status, mandate.reference,
+                   mandate.iban, mandate.original_iban, mandate.original_reference, mandate.last_used_on,
+                   customer.name, customer.email, customer.language)
+
+
+@dataclass(frozen=True, slots=True)
+class DebitRequest:
+    """One debit for schedule_direct_debits: what schedule_direct_debit takes, for one invoice line."""
+
+    mandate: MandateFacts
+    invoice_id: int | None
+    invoice_number: str
+    line_id: int
+    amount: Money
+    due_on: date
+    prenotification_days: int
+    key: str
+    represents_id: int | None = None  # the debit a re-presentation presents again
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledDebit:
+    """A debit schedule_direct_debits wrote (or found under the same key): what its callers need of it."""
+
+    pk: int
+    end_to_end_id: str
+    amount: Money
+    collection_date: date
+    sequence_type: str
 
 
 def schedule_direct_debit(*, mandate: Mandate, invoice: Invoice | None, line: EntryLine, amount: Money,
@@ -100,40 +159,26 @@ def schedule_direct_debit(*, mandate: Mandate, invoice: Invoice | None, line: En
     """
     with transaction.atomic():
         [result] = schedule_direct_debits(organisation=mandate.organisation, today=today, by=by, requests=[
-            DebitRequest(mandate=mandate, invoice=invoice, line_id=line.pk, amount=amount, due_on=due_on,
-                         prenotification_days=prenotification_days, key=key, represents=represents)])
+            DebitRequest(mandate=MandateFacts.of(mandate), invoice_id=invoice.pk if invoice else None,
+                         invoice_number=invoice.number if invoice else "", line_id=line.pk, amount=amount,
+                         due_on=due_on, prenotification_days=prenotification_days, key=key,
+                         represents_id=represents.pk if represents else None)])
     if isinstance(result, DirectDebitRefused):
         raise result
-    return result
+    return DirectDebit.objects.get(pk=result.pk)
 
 
 _DEBIT_COLUMNS = ("organisation", "customer", "mandate", "creditor_account", "invoice", "line", "amount_minor",
                   "currency", "end_to_end_id", "sequence_type", "collection_date", "status", "amendment",
                   "prenotified_at", "reason_code", "represents", "created_at", "created_by")
-_DEBIT_ATTRS = tuple(f"{name}_id" if DirectDebit._meta.get_field(name).is_relation else name
-                     for name in _DEBIT_COLUMNS)
 
 
-@dataclass(frozen=True, slots=True)
-class DebitRequest:
-    """One debit for schedule_direct_debits: what schedule_direct_debit takes, for one invoice line."""
-
-    mandate: Mandate  # with its customer loaded
-    invoice: Invoice | None
-    line_id: int
-    amount: Money
-    due_on: date
-    prenotification_days: int
-    key: str
-    represents: DirectDebit | None = None  # the debit a re-presentation presents again
-
-
-def _refusal(organisation: Organisation, creditor_account: CreditorAccount | None, mandate: Mandate,
+def _refusal(organisation: Organisation, creditor_account: CreditorAccount | None, mandate: MandateFacts,
              amount: Money) -> DirectDebitRefused | None:
     """Why a debit cannot be scheduled, or None."""
     if mandate.status != Mandate.Status.ACTIVE or mandate.organisation_id != organisation.pk:
         return DirectDebitRefused(reason=_("mandate %(reference)s is %(status)s") % {
-            "reference": mandate.reference, "status": mandate.get_status_display()})
+            "reference": mandate.reference, "status": Mandate.Status(mandate.status).label})
     if not organisation.creditor_id:
         return DirectDebitRefused(reason=_("the organisation has no SEPA creditor identifier"))
     if creditor_account is None:
@@ -143,7 +188,7 @@ def _refusal(organisation: Organisation, creditor_account: CreditorAccount | Non
             "currency": amount.currency})
     if amount.minor <= 0:
         return DirectDebitRefused(reason=_("the amount must be positive"))
-    if not mandate.customer.email:
+    if not mandate.debtor_email:
         return DirectDebitRefused(reason=_("the customer has no email address for the pre-notification"))
     return None
 
@@ -166,8 +211,17 @@ def _presented(mandate_ids: list[int]) -> set[int]:
     return presented
 
 
+def _existing(end_to_end_ids: list[str]) -> dict[str, ScheduledDebit]:
+    found = {}
+    for chunk in in_chunks(end_to_end_ids):
+        for pk, e2e, minor, currency, day, sequence in DirectDebit.objects.filter(end_to_end_id__in=chunk).values_list(
+                "pk", "end_to_end_id", "amount_minor", "currency", "collection_date", "sequence_type"):
+            found[e2e] = ScheduledDebit(pk, e2e, Money(minor, currency), day, sequence)
+    return found
+
+
 def schedule_direct_debits(*, organisation: Organisation, requests: list[DebitRequest], today: date,
-                           by: Any = None) -> list[DirectDebit | DirectDebitRefused]:
+                           by: Any = None) -> list[ScheduledDebit | DirectDebitRefused]:
     """schedule_direct_debit for many lines at once, in the caller's transaction: for each request, in order, its
     debit (the existing one for a key already used) or why it was refused (nothing written for it).
 
@@ -175,21 +229,23 @@ def schedule_direct_debits(*, organisation: Organisation, requests: list[DebitRe
     end-to-end id from the key, FRST for a mandate's first debit (the first
     of the batch when the mandate was never used), the collection date from
     the SEPA calendar, one pre-notification per debit (queue_emails), one
-    audit event per debit, in a constant number of statements per batch. The one-in-flight-per-line index (or a
-    pre-notification key queued meanwhile) raises IntegrityError for the
-    whole batch: the caller rolls back and takes the lines one by one.
+    audit event per debit, in a constant number of statements per batch. The
+    one-in-flight-per-line index (or a pre-notification key queued meanwhile)
+    raises IntegrityError for the whole batch: the caller rolls back and
+    takes the lines one by one. Written for 100,000 debits a run: plain
+    values in, rows out with one prepared statement per table, no model
+    instance per debit.
     """
     creditor_account = active_creditor_account(organisation)
     ids = [end_to_end_id_for(organisation.pk, request.key) for request in requests]
-    existing: dict[str, DirectDebit] = {}
-    for chunk in in_chunks(ids):
-        existing.update((d.end_to_end_id, d) for d in DirectDebit.objects.filter(end_to_end_id__in=chunk))
+    existing = _existing(ids)
     presented = _presented(sorted({r.mandate.pk for r in requests if r.mandate.last_used_on is None}))
     dates: dict[tuple[date, int], date] = {}
     now = timezone.now()
-    created_by = by if getattr(by, "is_authenticated", False) else None
-    results: list[DirectDebit | DirectDebitRefused] = []
-    new: list[tuple[DirectDebit, DebitRequest]] = []
+    created_by = by.pk if getattr(by, "is_authenticated", False) else None
+    results: list[ScheduledDebit | DirectDebitRefused | None] = []
+    rows: list[tuple] = []
+    new: list[tuple[int, DebitRequest, str, date, str]] = []  # (position, request, e2e, date, sequence)
     for request, end_to_end_id in zip(requests, ids, strict=True):
         if end_to_end_id in existing:
             results.append(existing[end_to_end_id])
@@ -203,46 +259,47 @@ def schedule_direct_debits(*, organisation: Organisation, requests: list[DebitRe
             dates[when] = calendar.collection_date_for(
                 request.due_on, sent_on=today, lead_days=creditor_account.lead_days, prenotified_on=today,
                 prenotification_days=request.prenotification_days)
-        first = mandate.last_used_on is None and mandate.pk not in presented
+        sequence = (SequenceType.FIRST if mandate.last_used_on is None and mandate.pk not in presented
+                    else SequenceType.RECURRING)
         presented.add(mandate.pk)
-        debit = DirectDebit(  # by ids: relations set as objects cost more than the rest of the row
-            organisation_id=organisation.pk, customer_id=mandate.customer_id, mandate_id=mandate.pk,
-            creditor_account_id=creditor_account.pk, invoice_id=request.invoice.pk if request.invoice else None,
-            line_id=request.line_id, amount_minor=amount.minor, currency=amount.currency,
-            end_to_end_id=end_to_end_id, sequence_type=SequenceType.FIRST if first else SequenceType.RECURRING,
-            collection_date=dates[when], amendment=_amendment(mandate), prenotified_at=now, created_at=now,
-            created_by=created_by, represents=request.represents)
-        existing[end_to_end_id] = debit
-        results.append(debit)
-        new.append((debit, request))
+        rows.append((organisation.pk, mandate.customer_id, mandate.pk, creditor_account.pk, request.invoice_id,
+                     request.line_id, amount.minor, amount.currency, end_to_end_id, sequence, dates[when],
+                     DirectDebit.Status.SCHEDULED, _amendment(mandate), now, "", request.represents_id, now,
+                     created_by))
+        existing[end_to_end_id] = None  # a key twice in one batch: the second gets the first's debit below
+        new.append((len(results), request, end_to_end_id, dates[when], sequence))
+        results.append(None)
     if not new:
         return results
-    # One prepared INSERT (core.bulk), the ids read back by end-to-end id (unique): bulk_create's per-row
-    # statement building cost more than the rest of scheduling.
-    insert_rows(DirectDebit, _DEBIT_COLUMNS, [tuple(getattr(d, name) for name in _DEBIT_ATTRS) for d, _r in new])
-    by_id = {d.end_to_end_id: d for d, _r in new}
-    for chunk in in_chunks(list(by_id)):
-        for end_to_end_id, pk in DirectDebit.objects.filter(end_to_end_id__in=chunk).values_list(
-                "end_to_end_id", "pk"):
-            by_id[end_to_end_id].pk = pk
-            by_id[end_to_end_id]._state.adding = False
+    insert_rows(DirectDebit, _DEBIT_COLUMNS, rows)
+    del rows
+    written = {}
+    for chunk in in_chunks([e2e for _n, _r, e2e, _d, _s in new]):
+        written.update(DirectDebit.objects.filter(end_to_end_id__in=chunk).values_list("end_to_end_id", "pk"))
+    language = {}  # the customer's language if the mandate wording exists in it, else the organisation's
     emails = []
-    for debit, request in new:
+    for position, request, end_to_end_id, day, sequence in new:
         mandate = request.mandate
-        customer = mandate.customer
-        customer.organisation = organisation  # mandate_language reads it: no query per customer
+        debit = results[position] = ScheduledDebit(written[end_to_end_id], end_to_end_id, request.amount, day,
+                                                    sequence)
+        if mandate.debtor_language not in language:
+            language[mandate.debtor_language] = wording_language(mandate.debtor_language, organisation.language)
         emails.append(EmailToQueue(
-            to=customer.email, language=mandate_language(customer), related=debit,
+            to=mandate.debtor_email, language=language[mandate.debtor_language], related=(DirectDebit, debit.pk),
             idempotency_key=f"sepa:debit:{debit.pk}:prenotification",
-            context={"customer_name": customer.name, "amount": debit.amount, "collection_date": debit.collection_date,
+            context={"customer_name": mandate.debtor_name, "amount": request.amount, "collection_date": day,
                      "reference": mandate.reference, "creditor_id": organisation.creditor_id,
-                     "creditor_name": organisation.name, "masked_iban": mandate.masked_iban,
-                     "invoice_number": request.invoice.number if request.invoice else ""}))
+                     "creditor_name": organisation.name, "masked_iban": masked_iban(mandate.iban),
+                     "invoice_number": request.invoice_number}))
+    for position, result in enumerate(results):  # a key repeated within the batch
+        if result is None:
+            results[position] = next(r for r in results if isinstance(r, ScheduledDebit)
+                                     and r.end_to_end_id == ids[position])
     queue_emails(organisation=organisation, template_code="direct_debit_prenotification", emails=emails)
     # Each debit row carries what the single path's event data says (id, amount, date, sequence, mandate) and
     # created_by / created_at: the event says it was scheduled, and by which batch.
-    record_events([debit for debit, _r in new], "direct_debit_scheduled", by=by,
-                  data={"batch": len(new), "on": today.isoformat()})
+    record_events_for(DirectDebit, [written[e2e] for _n, _r, e2e, _d, _s in new], "direct_debit_scheduled",
+                      organisation_id=organisation.pk, by=by, data={"batch": len(new), "on": today.isoformat()})
     return results
 
 
@@ -328,6 +385,6 @@ def _months_before(day: date, months: int) -> date:
             day -= timedelta(days=1)
 
 
-__all__ = ["DebitRequest", "DirectDebitRefused", "MandateChangeRefused", "active_creditor_account",
-           "change_mandate_account", "end_to_end_id_for", "in_chunks", "lapse_mandates",
+__all__ = ["DebitRequest", "DirectDebitRefused", "MandateChangeRefused", "MandateFacts", "ScheduledDebit",
+           "active_creditor_account", "change_mandate_account", "end_to_end_id_for", "in_chunks", "lapse_mandates",
            "schedule_direct_debit", "schedule_direct_debits"]

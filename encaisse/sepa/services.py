@@ -94,10 +94,12 @@ _WORDING: dict[str, dict[str, str]] = {
 
 def mandate_language(customer: Customer) -> str:
     """The customer's language if the mandate wording exists in it, else the organisation's, else English."""
-    for language in (customer.language, customer.organisation.language):
-        if language in _WORDING:
-            return language
-    return "en"
+    return wording_language(customer.language, customer.organisation.language)
+
+
+def wording_language(*preferred: str) -> str:
+    """The first of `preferred` the mandate wording exists in, else English (mandate_language, from values)."""
+    return next((language for language in preferred if language in _WORDING), "en")
 
 
 def mandate_text(organisation: Organisation, *, language: str, scheme: str = Mandate.Scheme.CORE,

@@ -1,0 +1,47 @@
+"""core.bulk writes a batch of rows as one unit, inside or outside the caller's transaction."""
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from encaisse.core.bulk import insert_rows, update_rows
+from encaisse.onboarding.organisations import create_organisation
+from encaisse.parties.models import Tag
+
+
+def names(organisation):
+    return sorted(Tag.objects.filter(organisation=organisation).values_list("name", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_outside_any_transaction_is_written_whole_or_not_at_all():
+    organisation = create_organisation(name="Bulk", slug="bulk")
+    Tag.objects.create(organisation=organisation, name="c")
+
+    # In autocommit, SQLite would commit "a" and "b" on their own before "c" fails.
+    with pytest.raises(IntegrityError):
+        insert_rows(Tag, ("organisation", "name"), [(organisation.pk, "a"), (organisation.pk, "b"),
+                                                   (organisation.pk, "c")])
+    assert names(organisation) == ["c"]
+
+    insert_rows(Tag, ("organisation", "name"), [(organisation.pk, "a"), (organisation.pk, "b")])
+    assert names(organisation) == ["a", "b", "c"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_update_batch_outside_any_transaction_is_written_whole_or_not_at_all():
+    organisation = create_organisation(name="Bulk", slug="bulk")
+    one = Tag.objects.create(organisation=organisation, name="one")
+    two = Tag.objects.create(organisation=organisation, name="two")
+
+    with pytest.raises(IntegrityError):  # the second row takes the first's new name: both are undone
+        update_rows(Tag, ["name"], [("same", one.pk), ("same", two.pk)])
+    assert names(organisation) == ["one", "two"]
+
+
+@pytest.mark.django_db
+def test_inside_a_transaction_the_rows_belong_to_it():
+    organisation = create_organisation(name="Bulk", slug="bulk")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        insert_rows(Tag, ("organisation", "name"), [(organisation.pk, "a")])
+        raise RuntimeError("the caller fails afterwards")
+    assert names(organisation) == []
