@@ -14,6 +14,7 @@ from typing import NamedTuple
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import Mod
 
+from encaisse.core.bulk import column_in
 from encaisse.invoicing.models import Invoice
 from encaisse.invoicing.selectors import with_amounts
 from encaisse.ledger.models import EntryLine, Settlement
@@ -93,8 +94,8 @@ def current_mandates(organisation: Organisation, customer_ids: list[int]) -> dic
     its debtor's name, email and language, as plain values, in one query per few thousand customers."""
     found: dict[int, MandateFacts] = {}
     for start in range(0, len(customer_ids), 5000):
-        rows = (Mandate.objects.filter(organisation=organisation, customer_id__in=customer_ids[start:start + 5000],
-                                       status=Mandate.Status.ACTIVE)
+        rows = (Mandate.objects.filter(column_in(Mandate, "customer", customer_ids[start:start + 5000]),
+                                       organisation=organisation, status=Mandate.Status.ACTIVE)
                 .order_by("customer_id", "-signed_on", "-signed_at", "-pk")
                 .values_list("pk", "organisation_id", "customer_id", "status", "reference", "iban", "original_iban",
                              "original_reference", "last_used_on", "customer__name", "customer__email",
@@ -120,8 +121,9 @@ def open_on_lines(line_ids: list[int]) -> dict[int, int]:
     open_on: dict[int, int] = {}
     for start in range(0, len(line_ids), 5000):
         chunk = line_ids[start:start + 5000]
-        open_on.update(EntryLine.objects.filter(pk__in=chunk).values_list("pk", "debit_minor"))
-        for line_id, settled in (Settlement.objects.filter(debit_line_id__in=chunk).values("debit_line_id")
+        open_on.update(EntryLine.objects.filter(column_in(EntryLine, "id", chunk)).values_list("pk", "debit_minor"))
+        for line_id, settled in (Settlement.objects.filter(column_in(Settlement, "debit_line", chunk))
+                                 .values("debit_line_id")
                                  .annotate(s=Sum("amount_minor")).values_list("debit_line_id", "s")):
             open_on[line_id] -= settled or 0
     return open_on

@@ -85,7 +85,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from encaisse.core.audit import record_event
-from encaisse.core.bulk import insert_rows, update_rows
+from encaisse.core.bulk import column_in, insert_rows, update_rows
 from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
 from encaisse.invoicing.models import Invoice
@@ -554,7 +554,8 @@ def _schedule_many(state: _Run, entries: list[tuple[DueInvoice, Money, Collectio
     lines = [invoice.receivable_line_id for invoice, *_rest in entries]
     ids: dict[int, int] = {}
     for start in range(0, len(lines), CHUNK):  # ours: one open collection per line, the index says so
-        ids.update(Collection.objects.filter(line_id__in=lines[start:start + CHUNK], status__in=Collection.OPEN)
+        ids.update(Collection.objects.filter(column_in(Collection, "line", lines[start:start + CHUNK]),
+                                             status__in=Collection.OPEN)
                    .values_list("line_id", "pk"))
     collection_ids = [ids[line] for line in lines]
     open_on = selectors.open_on_lines(lines)

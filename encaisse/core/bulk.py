@@ -11,6 +11,7 @@ from contextlib import nullcontext
 from typing import Any
 
 from django.db import connections, models, router, transaction
+from django.db.models.expressions import RawSQL
 
 # Values of these fields go to the driver as they are.
 _RAW = {"AutoField", "BigAutoField", "BigIntegerField", "IntegerField", "PositiveIntegerField",
@@ -83,3 +84,20 @@ def _one_transaction(connection: Any) -> Any:
     """All rows in one transaction. In autocommit, SQLite commits each row of an executemany on its own (20,000
     run lines took 2.7 s instead of 0.36 s), and a failure halfway would leave half the rows."""
     return nullcontext() if connection.in_atomic_block else transaction.atomic(using=connection.alias)
+
+
+def column_in(model: type[models.Model], name: str, values: list[int] | list[str]) -> RawSQL:
+    """A filter `name IN values` for a queryset of `model`, the values passed to the driver as they are.
+
+    For batch paths reading thousands of rows by id or key: Django prepares
+    each value of `name__in` through its field (about 5 µs per value, more
+    than the query itself). Only for plain ints and strings; the caller keeps
+    each list within the databases' parameter limits (a few thousand).
+    """
+    connection = connections[router.db_for_read(model)]
+    quote = connection.ops.quote_name
+    column = f"{quote(model._meta.db_table)}.{quote(model._meta.get_field(name).column)}"
+    if not values:
+        return RawSQL("1 = 0", (), output_field=models.BooleanField())
+    return RawSQL(f"{column} IN ({', '.join(['%s'] * len(values))})", tuple(values),
+                  output_field=models.BooleanField())

@@ -23,7 +23,7 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
 from encaisse.core.audit import record_event, record_events_for
-from encaisse.core.bulk import insert_rows
+from encaisse.core.bulk import column_in, insert_rows
 from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
 from encaisse.invoicing.models import Invoice
@@ -206,16 +206,17 @@ def _presented(mandate_ids: list[int]) -> set[int]:
                        DirectDebit.Status.RETURNED, DirectDebit.Status.REFUNDED)
     presented: set[int] = set()
     for chunk in in_chunks(mandate_ids):
-        presented.update(DirectDebit.objects.filter(mandate_id__in=chunk, status__in=sent_or_waiting)
-                         .values_list("mandate_id", flat=True))
+        presented.update(DirectDebit.objects.filter(column_in(DirectDebit, "mandate", chunk),
+                                                    status__in=sent_or_waiting).values_list("mandate_id", flat=True))
     return presented
 
 
 def _existing(end_to_end_ids: list[str]) -> dict[str, ScheduledDebit]:
     found = {}
     for chunk in in_chunks(end_to_end_ids):
-        for pk, e2e, minor, currency, day, sequence in DirectDebit.objects.filter(end_to_end_id__in=chunk).values_list(
-                "pk", "end_to_end_id", "amount_minor", "currency", "collection_date", "sequence_type"):
+        rows = DirectDebit.objects.filter(column_in(DirectDebit, "end_to_end_id", chunk)).values_list(
+            "pk", "end_to_end_id", "amount_minor", "currency", "collection_date", "sequence_type")
+        for pk, e2e, minor, currency, day, sequence in rows:
             found[e2e] = ScheduledDebit(pk, e2e, Money(minor, currency), day, sequence)
     return found
 
@@ -275,7 +276,8 @@ def schedule_direct_debits(*, organisation: Organisation, requests: list[DebitRe
     del rows
     written = {}
     for chunk in in_chunks([e2e for _n, _r, e2e, _d, _s in new]):
-        written.update(DirectDebit.objects.filter(end_to_end_id__in=chunk).values_list("end_to_end_id", "pk"))
+        written.update(DirectDebit.objects.filter(column_in(DirectDebit, "end_to_end_id", chunk))
+                       .values_list("end_to_end_id", "pk"))
     language = {}  # the customer's language if the mandate wording exists in it, else the organisation's
     emails = []
     for position, request, end_to_end_id, day, sequence in new:

@@ -3,7 +3,7 @@
 import pytest
 from django.db import IntegrityError, transaction
 
-from encaisse.core.bulk import insert_rows, update_rows
+from encaisse.core.bulk import column_in, insert_rows, update_rows
 from encaisse.onboarding.organisations import create_organisation
 from encaisse.parties.models import Tag
 
@@ -41,7 +41,23 @@ def test_an_update_batch_outside_any_transaction_is_written_whole_or_not_at_all(
 @pytest.mark.django_db
 def test_inside_a_transaction_the_rows_belong_to_it():
     organisation = create_organisation(name="Bulk", slug="bulk")
-    with pytest.raises(RuntimeError), transaction.atomic():
-        insert_rows(Tag, ("organisation", "name"), [(organisation.pk, "a")])
-        raise RuntimeError("the caller fails afterwards")
+
+    def caller_failing_afterwards():
+        with transaction.atomic():
+            insert_rows(Tag, ("organisation", "name"), [(organisation.pk, "a")])
+            raise RuntimeError("the caller fails afterwards")
+
+    with pytest.raises(RuntimeError):
+        caller_failing_afterwards()
     assert names(organisation) == []
+
+
+@pytest.mark.django_db
+def test_column_in_reads_the_rows_of_the_values_given():
+    organisation = create_organisation(name="Bulk", slug="bulk")
+    tags = {name: Tag.objects.create(organisation=organisation, name=name).pk for name in ("a", "b", "c")}
+
+    picked = Tag.objects.filter(column_in(Tag, "id", [tags["a"], tags["c"]])).values_list("name", flat=True)
+    assert sorted(picked) == ["a", "c"]
+    assert sorted(Tag.objects.filter(column_in(Tag, "name", ["b", "z"])).values_list("name", flat=True)) == ["b"]
+    assert not Tag.objects.filter(column_in(Tag, "id", [])).exists()
