@@ -18,14 +18,14 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from encaisse.core.errors import DomainError
 from encaisse.notifications.defaults import default_template, known_codes
 from encaisse.notifications.models import EmailTemplate, OutboxMessage
-from encaisse.notifications.services import copy_default_template, resend_message
+from encaisse.notifications.services import copy_default_template, preview_pending, resend_message
 from encaisse.parties.models import Organisation
 
 from .site import OrganisationScopedAdmin, ReadOnlyAdmin, organisations_of
@@ -34,7 +34,8 @@ from .site import OrganisationScopedAdmin, ReadOnlyAdmin, organisations_of
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(ReadOnlyAdmin):
     list_display = (
-        "created_at", "recipients", "subject", "status", "attempts", "short_error", "template_code", "organisation",
+        "created_at", "recipients", "subject_line", "status", "attempts", "short_error", "template_code",
+        "organisation",
     )
     # RelatedOnly: the filter must not list the names of organisations the user cannot see.
     list_filter = ("status", "template_code", "language", ("organisation", admin.RelatedOnlyFieldListFilter))
@@ -42,11 +43,11 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("organisation",)
     actions = ("send_again",)
-    readonly_fields = ("recipients", "copies", "rendered_text", "rendered_html", "related_record")
+    readonly_fields = ("recipients", "copies", "subject_line", "rendered_text", "rendered_html", "related_record")
     fieldsets = (
         (None, {"fields": ("status", "attempts", "next_attempt_at", "sent_at", "last_error")}),
         (_("Message"), {"fields": (
-            "organisation", "from_email", "recipients", "copies", "reply_to", "subject", "rendered_text",
+            "organisation", "from_email", "recipients", "copies", "reply_to", "subject_line", "rendered_text",
             "rendered_html",
         )}),
         (_("Origin"), {"fields": ("template_code", "language", "related_record", "idempotency_key", "created_at")}),
@@ -64,19 +65,45 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
     def short_error(self, obj: OutboxMessage) -> str:
         return obj.last_error if len(obj.last_error) <= 80 else obj.last_error[:79] + "…"
 
+    # A batch's message (queue_emails) is rendered when it is sent: until then these show what it would say now,
+    # under a note, never a blank subject.
+
+    @admin.display(description=_("subject"), ordering="subject")
+    def subject_line(self, obj: OutboxMessage) -> str:
+        if obj.is_rendered:
+            return obj.subject
+        return format_html("<em>{}</em>", _("(rendered when sent)"))
+
     @admin.display(description=_("text body"))
     def rendered_text(self, obj: OutboxMessage) -> str:
-        return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', obj.body_text)
+        if obj.is_rendered:
+            return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', obj.body_text)
+        try:
+            preview = preview_pending(obj)
+        except Exception as error:  # what delivery will report too: shown here instead of a page error
+            return format_html("<p><strong>{}</strong> {}</p>",
+                               _("Not rendered yet, and it cannot be with the current template:"), error)
+        return format_html(
+            '<p><em>{}</em></p><p><strong>{}</strong></p><pre style="white-space: pre-wrap; margin: 0">{}</pre>',
+            _("Preview: this message is rendered when it is sent, with the template in force then."),
+            escape(preview.subject), escape(preview.body_text),  # escape(): a template's output is marked safe
+        )
 
     @admin.display(description=_("HTML body"))
     def rendered_html(self, obj: OutboxMessage) -> str:
-        if not obj.body_html:
+        body_html = obj.body_html
+        if not obj.is_rendered:
+            try:
+                body_html = escape(preview_pending(obj).body_html)  # for srcdoc, as a stored body is: marked safe
+            except Exception:  # the text body says why
+                body_html = ""
+        if not body_html:
             return "—"
         # An empty sandbox: the mail's HTML is shown, its scripts and forms never run here.
         return format_html(
             '<iframe sandbox="" srcdoc="{}" style="width: 100%; min-height: 24em; border: 1px solid #ccc">'
             "</iframe>",
-            obj.body_html,
+            body_html,
         )
 
     @admin.display(description=_("about"))

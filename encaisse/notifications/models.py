@@ -1,10 +1,12 @@
 """Email templates and the outbox.
 
 An OutboxMessage is written in the same transaction as the fact that causes it
-(an invoice posted, a payment declined), already rendered, and sent after
-commit. So a rolled-back fact sends nothing, a committed one is sent at least
-once, and what the customer received stays readable in the back office even
-after a template changes.
+(an invoice posted, a payment declined) and sent after commit. So a
+rolled-back fact sends nothing and a committed one is sent at least once. A
+single message is rendered when it is queued; a batch's (queue_emails) keeps
+its context and is rendered just before it is sent. Either way the text that
+went out is stored on the row, so what the customer received stays readable in
+the back office even after a template changes.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class EmailTemplate(models.Model):
 
 
 class OutboxMessage(models.Model):
-    """One email, rendered at the moment of the fact, and what became of it."""
+    """One email, its text as sent (or the context to render it with, until it is sent), and what became of it."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -101,6 +103,13 @@ class OutboxMessage(models.Model):
     subject = models.CharField(_("subject"), max_length=500)
     body_text = models.TextField(_("text body"))
     body_html = models.TextField(_("HTML body"), blank=True)
+    # Set when subject and bodies hold the text; empty while a batch's message waits to be rendered from `context`.
+    rendered_at = models.DateTimeField(_("rendered"), null=True, blank=True)
+    # JSON text (notifications.context), read back whole when the message is rendered.
+    context = models.TextField(
+        _("context"), null=True, blank=True, editable=False,
+        help_text=_("What the template is rendered with, for a message rendered when it is sent."),
+    )
     status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
@@ -138,10 +147,23 @@ class OutboxMessage(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="sent") | Q(sent_at__isnull=False), name="outbox_sent_has_sent_at",
             ),
+            # Rendered, or renderable: a message never waits without what renders it, and never goes out blank.
+            models.CheckConstraint(
+                condition=Q(rendered_at__isnull=False) | Q(context__isnull=False), name="outbox_rendered_or_context",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(rendered_at__isnull=False), name="outbox_sent_was_rendered",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.subject} → {', '.join(self.to_list)}"
+        subject = self.subject if self.is_rendered else f"{self.template_code} ({_('rendered when sent')})"
+        return f"{subject} → {', '.join(self.to_list)}"
+
+    @property
+    def is_rendered(self) -> bool:
+        """False while a batch's message has only its context: subject and bodies are written when it is sent."""
+        return self.rendered_at is not None
 
     @property
     def to_list(self) -> list[str]:

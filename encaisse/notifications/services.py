@@ -18,6 +18,7 @@ The invariants:
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.core.validators import validate_email
-from django.db import IntegrityError, models, transaction
+from django.db import DatabaseError, IntegrityError, connections, models, router, transaction
 from django.template import Context, Template, TemplateSyntaxError
 from django.template.base import VariableNode
 from django.template.defaultfilters import date as date_filter
@@ -42,6 +43,7 @@ from encaisse.core.bulk import insert_rows
 from encaisse.core.money import Money
 from encaisse.parties.models import Organisation
 
+from .context import ContextEncoder, decode_context
 from .defaults import default_template
 from .errors import InvalidRecipient, MessageNotFailed, NoRecipient, NotADefaultTemplate, UnknownTemplate
 from .models import EmailTemplate, OutboxMessage
@@ -215,17 +217,30 @@ def render_email(
 # --- queueing ----------------------------------------------------------------------------------
 
 
+# A bare address of the most common shape: what the full check (parseaddr, then validate_email) would accept as
+# it is. Anything else (a display name, a quoted local part, an IDN, a stray space) takes the full check; a
+# batch's 20,000 addresses spent more time in parseaddr than in writing their rows.
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+    r"\.[A-Za-z]{2,63}"
+)
+
+
 def _addresses(value: str | Iterable[str]) -> list[str]:
     items = [value] if isinstance(value, str) else list(value)
     addresses = []
     for item in items:
-        address = " ".join(str(item).split())
-        if not address:
-            continue
-        try:
-            validate_email(parseaddr(address)[1])
-        except ValidationError as error:
-            raise InvalidRecipient(address=address) from error
+        if type(item) is str and len(item) <= 254 and _PLAIN_ADDRESS.fullmatch(item):
+            address = item
+        else:
+            address = " ".join(str(item).split())
+            if not address:
+                continue
+            try:
+                validate_email(parseaddr(address)[1])
+            except ValidationError as error:
+                raise InvalidRecipient(address=address) from error
         if address not in addresses:
             addresses.append(address)
     return addresses
@@ -286,6 +301,7 @@ def queue_email(
                 subject=rendered.subject,
                 body_text=rendered.body_text,
                 body_html=rendered.body_html,
+                rendered_at=timezone.now(),
                 status=Status.QUEUED,
                 next_attempt_at=timezone.now(),
                 related_content_type=ContentType.objects.get_for_model(related) if related is not None else None,
@@ -302,28 +318,43 @@ def queue_email(
 
 @dataclass(frozen=True, slots=True)
 class EmailToQueue:
-    """One message of a batch for queue_emails: its recipient, context and the business event it belongs to."""
+    """One message of a batch for queue_emails: its recipient, context and the business event it belongs to.
+
+    `related` is the record the message is about: an instance, or `(model_class, pk)` when the caller has no
+    instance at hand. The context's values are plain (text, numbers, Money, dates, Decimal): they are kept as
+    JSON until the message is rendered, when it is sent.
+    """
 
     to: str
     context: Mapping[str, Any]
     idempotency_key: str
     language: str | None = None
-    related: models.Model | None = None
+    related: models.Model | tuple[type[models.Model], Any] | None = None
+
+
+_BATCH_COLUMNS = ("organisation", "template_code", "language", "to", "cc", "from_email", "reply_to", "subject",
+                  "body_text", "body_html", "context", "status", "attempts", "next_attempt_at", "last_error",
+                  "created_at", "related_content_type", "related_object_id", "idempotency_key")
 
 
 def queue_emails(*, organisation: Organisation, template_code: str, emails: list[EmailToQueue]) -> int:
     """queue_email for many messages of one template at once (a collection run's pre-notifications); return how
     many were queued.
 
-    The same guarantees: written in the caller's transaction, rendered now
-    (what the customer receives stays readable), sent after commit, one
-    message per idempotency key — a key already queued is skipped, and one
-    queued meanwhile by another transaction makes the insert raise
-    IntegrityError (the caller's transaction rolls back, as for queue_email
-    losing a race without its savepoint). What makes it fast: each language's
-    template is found and compiled once, and the rows go in with one prepared
-    statement. Raises like queue_email (UnknownTemplate, NoRecipient,
-    InvalidRecipient), before anything is written.
+    The same guarantees: written in the caller's transaction, sent after
+    commit, one message per idempotency key — a key already queued is
+    skipped, and one queued meanwhile by another transaction makes the insert
+    raise IntegrityError (the caller's transaction rolls back, as for
+    queue_email losing a race without its savepoint). Raises like queue_email
+    (UnknownTemplate, NoRecipient, InvalidRecipient; TypeError for a context
+    value JSON cannot keep), before anything is written.
+
+    One difference: a message is rendered when it is delivered, not now
+    (deliver_message writes the text it sent on the row, so what the customer
+    received stays readable). Rendering 20,000 pre-notifications cost more
+    than the rest of scheduling them; the row keeps the context instead, and
+    the language and template are checked now. Delivery is enqueued once for
+    the organisation's queued messages, not per message id.
     """
     recipients = []
     for email in emails:
@@ -331,48 +362,68 @@ def queue_emails(*, organisation: Organisation, template_code: str, emails: list
         if not addresses:
             raise NoRecipient(code=template_code)
         recipients.append("\n".join(addresses))
-    keys = [email.idempotency_key for email in emails]
-    taken: set[str] = set()
-    for start in range(0, len(keys), 5000):
-        chunk = keys[start:start + 5000]
-        taken.update(OutboxMessage.objects.filter(organisation=organisation, idempotency_key__in=chunk)
-                     .values_list("idempotency_key", flat=True))
-    compiled: dict[str, _Compiled] = {}
+    taken = _taken_keys(organisation.pk, [email.idempotency_key for email in emails])
+    languages: dict[str | None, str] = {}
+    encoders: dict[str, ContextEncoder] = {}  # by the language asked for; its encoder knows the one found
     content_types: dict[type, int] = {}
     now = timezone.now()
     sender, reply_to = _sender(organisation), organisation.email or ""
     rows, seen = [], set()
-    formatted: dict[tuple[Money, str], str] = {}  # amounts repeat within a batch; babel's formatting is slow
     for email, to in zip(emails, recipients, strict=True):
         key = email.idempotency_key
         if not key or key in taken or key in seen:
             continue
         seen.add(key)
-        wanted = email_language(email.language, organisation)
-        if wanted not in compiled:
-            compiled[wanted] = _Compiled.of(template_code, _find_source(organisation, template_code, wanted))
-        template = compiled[wanted]
-        rendered = template.render(_template_context(email.context, organisation, template.language, formatted))
-        related = email.related
-        if related is not None and type(related) not in content_types:
-            content_types[type(related)] = ContentType.objects.get_for_model(related).pk
-        rows.append((organisation.pk, template_code, rendered.language, to, "", sender, reply_to, rendered.subject,
-                     rendered.body_text, rendered.body_html, Status.QUEUED, 0, now, "", now,
-                     content_types[type(related)] if related is not None else None,
-                     str(related.pk) if related is not None else "", key))
-    insert_rows(OutboxMessage, ("organisation", "template_code", "language", "to", "cc", "from_email", "reply_to",
-                                "subject", "body_text", "body_html", "status", "attempts", "next_attempt_at",
-                                "last_error", "created_at", "related_content_type", "related_object_id",
-                                "idempotency_key"), rows)
+        if email.language not in languages:
+            languages[email.language] = email_language(email.language, organisation)
+        wanted = languages[email.language]
+        if wanted not in encoders:
+            # Found now, as queue_email does, so that an unknown template is refused before anything is
+            # written and the message keeps the language it will be rendered in.
+            source = _find_source(organisation, template_code, wanted)
+            encoders[wanted] = ContextEncoder(source.language)
+        encoder = encoders[wanted]
+        related_type, related_id = _related(email.related, content_types)
+        rows.append((organisation.pk, template_code, encoder.language, to, "", sender, reply_to, "", "", "",
+                     encoder.encode(email.context), Status.QUEUED, 0, now, "", now, related_type, related_id, key))
+    insert_rows(OutboxMessage, _BATCH_COLUMNS, rows)
     if rows:
-        queued = [row[-1] for row in rows]
-        ids: list[int] = []
-        for start in range(0, len(queued), 5000):
-            chunk = queued[start:start + 5000]
-            ids += OutboxMessage.objects.filter(organisation=organisation, idempotency_key__in=chunk).values_list(
-                "pk", flat=True)
-        transaction.on_commit(partial(_enqueue_deliveries, ids), robust=True)
+        transaction.on_commit(partial(_enqueue_organisation_delivery, organisation.pk), robust=True)
     return len(rows)
+
+
+def _taken_keys(organisation_id: int, keys: list[str]) -> set[str]:
+    """The keys among `keys` the organisation's outbox already holds, in statements of a few thousand keys.
+
+    Plain SQL on the unique index: building the ORM's IN lookup cost more than running it.
+    """
+    connection = connections[router.db_for_read(OutboxMessage)]
+    quote = connection.ops.quote_name
+    meta = OutboxMessage._meta
+    table, key, owner = (quote(meta.db_table), quote(meta.get_field("idempotency_key").column),
+                         quote(meta.get_field("organisation").column))
+    taken: set[str] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), 5000):
+            chunk = keys[start:start + 5000]
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(f"SELECT {key} FROM {table} WHERE {owner} = %s AND {key} IN ({marks})",
+                           [organisation_id, *chunk])
+            taken.update(row[0] for row in cursor.fetchall())
+    return taken
+
+
+def _related(related: models.Model | tuple[type[models.Model], Any] | None, content_types: dict[type, int]
+             ) -> tuple[int | None, str]:
+    """The content type id and object id of a message's record, given as an instance or (model class, pk)."""
+    if related is None:
+        return None, ""
+    model, pk = related if isinstance(related, tuple) else (type(related), related.pk)
+    if pk is None:
+        raise ValueError(f"A message cannot be about an unsaved {model.__name__}")
+    if model not in content_types:
+        content_types[model] = ContentType.objects.get_for_model(model).pk
+    return content_types[model], str(pk)
 
 
 def _formatted(value: Any, language: str, cache: dict[tuple[Money, str], str]) -> Any:
@@ -384,11 +435,10 @@ def _formatted(value: Any, language: str, cache: dict[tuple[Money, str], str]) -
     return cache[key]
 
 
-def _enqueue_deliveries(message_ids: list[int]) -> None:
-    from .tasks import deliver_messages_task  # tasks import services
+def _enqueue_organisation_delivery(organisation_id: int) -> None:
+    from .tasks import deliver_queued_task  # tasks import services
 
-    for start in range(0, len(message_ids), 1000):  # one task per thousand messages, not one each
-        deliver_messages_task.enqueue(message_ids=message_ids[start:start + 1000])
+    deliver_queued_task.enqueue(organisation_id=organisation_id)
 
 
 def _deliver_after_commit(message_id: int) -> None:
@@ -422,29 +472,110 @@ def _email_of(message: OutboxMessage) -> EmailMessage:
     return email
 
 
+def render_pending(message: OutboxMessage) -> OutboxMessage:
+    """Render a message queued by queue_emails and keep its text on the row; a rendered one is left as it is.
+
+    Delivery does this just before sending; it is public for what must read
+    a waiting message's text now (a test, a support script). The template is
+    the one in force now, found as for queue_email (the organisation's own,
+    else the built-in one, in the message's language, else in French). Raises
+    UnknownTemplate or the template's error; nothing is written then.
+    """
+    if message.is_rendered:
+        return message
+    _render_into(message)
+    message.save(update_fields=_RENDERED_FIELDS)
+    return message
+
+
+_RENDERED_FIELDS = ["language", "subject", "body_text", "body_html", "rendered_at"]
+
+
+def preview_pending(message: OutboxMessage) -> RenderedEmail:
+    """What a message queued by queue_emails would say if it were sent now; writes nothing (the back office)."""
+    return _render_stored(message)
+
+
+def _render_stored(message: OutboxMessage) -> RenderedEmail:
+    compiled = _Compiled.of(message.template_code,
+                            _find_source(message.organisation, message.template_code, message.language))
+    return compiled.render(_template_context(decode_context(message.context or "{}"), message.organisation,
+                                             compiled.language))
+
+
+def _render_into(message: OutboxMessage) -> None:
+    rendered = _render_stored(message)
+    message.language = rendered.language
+    message.subject, message.body_text, message.body_html = rendered.subject, rendered.body_text, rendered.body_html
+    message.rendered_at = timezone.now()
+
+
 def deliver_message(*, message_id: int) -> OutboxMessage:
-    """Send one queued, due message through Django's mail API and record what happened.
+    """Render (if it waits to be) and send one queued, due message through Django's mail API; record what happened.
 
     Anything but a queued message whose time has come is returned untouched, so
     a repeated task, the sweep and a clerk's "send again" can all call this.
-    The claim commits before the mail server is called, and the outcome is
-    written after; no row is locked while the network is slow.
+    A batch's message is rendered with its claim and keeps its text; one that
+    cannot be rendered (its template gone, a value the template chokes on) is
+    failed at once with the reason, never sent blank — retrying would not
+    change the template, a clerk's "send again" after fixing it does. The claim
+    commits before the mail server is called, and the outcome is written
+    after; no row is locked while the network is slow.
     """
     now = timezone.now()
     with transaction.atomic():
         message = OutboxMessage.objects.select_for_update().get(pk=message_id)
         if message.status != Status.QUEUED or (message.next_attempt_at and message.next_attempt_at > now):
             return message
+        rendered_now = not message.is_rendered
+        if rendered_now:
+            try:
+                with transaction.atomic():  # savepoint: a query that fails while rendering leaves the claim usable
+                    _render_into(message)
+            except DatabaseError:
+                raise  # the database, not the template: the message stays queued for the sweep
+            except Exception as error:  # UnknownTemplate, a template that raises: it will not render next time
+                return _fail_unrenderable(message, error)
         message.status = Status.SENDING
         message.attempts += 1
         message.claimed_at = now
-        message.save(update_fields=["status", "attempts", "claimed_at"])
+        message.save(update_fields=["status", "attempts", "claimed_at", *(_RENDERED_FIELDS if rendered_now else ())])
 
     try:
         _email_of(message).send()
     except Exception as error:  # the mail server's refusal, a timeout, DNS: the outside world
         return _record_failure(message_id=message_id, error=error)
     return _record_sent(message_id=message_id)
+
+
+def _fail_unrenderable(message: OutboxMessage, error: Exception) -> OutboxMessage:
+    message.status = Status.FAILED
+    message.next_attempt_at = None
+    message.last_error = (f"Not sent: template {message.template_code} ({message.language}) could not be "
+                          f"rendered: {type(error).__name__}: {error}")[:ERROR_MAX_CHARS]
+    message.save(update_fields=["status", "next_attempt_at", "last_error"])
+    logger.warning("Email %s not rendered: %s", message.pk, message.last_error, extra={"outbox_status": message.status})
+    return message
+
+
+def deliver_queued_messages(*, organisation_id: int | None, batch: int = 500) -> int:
+    """Deliver the organisation's queued, due messages, oldest first; return how many were sent.
+
+    Enqueued once after a batch's commit (queue_emails) instead of with every
+    message's id. Each message is taken by deliver_message, which re-checks it
+    under its row lock, so a message another worker (or a second run of this)
+    holds is sent once; the pk cursor visits each message once, so one that
+    failed and waits for its retry is left to the sweep.
+    """
+    sent, after = 0, 0
+    while True:
+        due = list(OutboxMessage.objects.filter(
+            organisation_id=organisation_id, status=Status.QUEUED, next_attempt_at__lte=timezone.now(), pk__gt=after,
+        ).order_by("pk").values_list("pk", flat=True)[:batch])
+        if not due:
+            return sent
+        sent += sum(deliver_message(message_id=pk).status == Status.SENT for pk in due)
+        after = due[-1]
 
 
 @transaction.atomic

@@ -14,9 +14,15 @@ def deliver_message_task(message_id: int) -> str:
 
 @task
 def deliver_messages_task(message_ids: list[int]) -> int:
-    """Send a batch's messages (queue_emails), one after the other; enqueued once after the commit that wrote
-    them. Those a crash leaves queued are sent by the sweep."""
+    """Send a batch's messages, one after the other. queue_emails now enqueues deliver_queued_task; this stays for
+    the tasks enqueued before. Those a crash leaves queued are sent by the sweep."""
     return sum(services.deliver_message(message_id=pk).status == services.Status.SENT for pk in message_ids)
+
+
+@task
+def deliver_queued_task(organisation_id: int | None) -> int:
+    """Send an organisation's queued messages; enqueued once after the commit of a batch (queue_emails)."""
+    return services.deliver_queued_messages(organisation_id=organisation_id)
 
 
 @cron("*/5 * * * *")

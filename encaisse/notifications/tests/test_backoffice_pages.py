@@ -15,7 +15,7 @@ from django.core import mail
 from django.urls import reverse
 
 from encaisse.notifications.models import EmailTemplate, OutboxMessage
-from encaisse.notifications.services import queue_email
+from encaisse.notifications.services import EmailToQueue, queue_email, queue_emails
 from encaisse.parties.models import Organisation
 
 Status = OutboxMessage.Status
@@ -181,3 +181,23 @@ def test_a_built_in_template_page_lists_its_variables(client, clerk, org):
 
     assert page.status_code == 200
     assert "<code>{{ invoice_number }}</code>" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_message_waiting_to_be_rendered_shows_a_preview_not_a_blank_subject(client, clerk, org):
+    queue_emails(organisation=org, template_code="generic", emails=[EmailToQueue(
+        to="jeanne@example.org", idempotency_key="k",
+        context={"subject": "Prélèvement du 16 mars", "body": "Montant : <{{ 60 }}>"})])
+    message = OutboxMessage.objects.get()
+    client.force_login(clerk)
+
+    page = client.get(reverse("admin:notifications_outboxmessage_changelist")).content.decode()
+    detail = client.get(reverse("admin:notifications_outboxmessage_change", args=[message.pk])).content.decode()
+
+    assert "jeanne@example.org" in page
+    assert "(rendered when sent)" in page
+    assert "rendered when it is sent" in detail
+    assert "Prélèvement du 16 mars" in detail
+    assert "Montant : &lt;{{ 60 }}&gt;" in detail  # the preview is escaped like the rest of the page
+    message.refresh_from_db()
+    assert not message.is_rendered  # looking renders nothing for good

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 
 from encaisse.invoicing.tests.factories import posted_invoice
 from encaisse.notifications.models import OutboxMessage
+from encaisse.notifications.services import render_pending
 from encaisse.parties.models import Customer
 from encaisse.sepa.debits import DebitRequest, DirectDebitRefused, end_to_end_id_for, schedule_direct_debits
 from encaisse.sepa.models import DirectDebit, Mandate
@@ -39,12 +40,14 @@ def test_a_batch_schedules_each_debit_as_the_single_path_would(org, clerk, manda
     assert {d.collection_date for d in debits} == {date(2026, 3, 16)}  # as test_debits' single one
     assert all(d.prenotified_at is not None and d.status == "scheduled" for d in debits)
     assert [d.amount for d in debits] == [one.total, two.total, three.total]
-    messages = OutboxMessage.objects.filter(template_code="direct_debit_prenotification").order_by("pk")
+    # Rendered as delivery renders them.
+    messages = [render_pending(m) for m in
+                OutboxMessage.objects.filter(template_code="direct_debit_prenotification").order_by("pk")]
     assert [m.idempotency_key for m in messages] == [f"sepa:debit:{d.pk}:prenotification" for d in debits]
     assert "UMR-0002" in messages[2].body_text
     assert three.number in messages[2].body_text
     single = schedule(mandate, clerk, key="single")
-    assert OutboxMessage.objects.get(related_object_id=str(single.pk)).subject == messages[0].subject
+    assert render_pending(OutboxMessage.objects.get(related_object_id=str(single.pk))).subject == messages[0].subject
 
 
 @pytest.mark.django_db

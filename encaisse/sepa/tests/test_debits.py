@@ -14,6 +14,7 @@ from encaisse.ledger.models import Entry, EntryLine
 from encaisse.ledger.services import account_of_kind, journal_of_kind
 from encaisse.ledger.verify import verify_ledger
 from encaisse.notifications.models import OutboxMessage
+from encaisse.notifications.services import render_pending
 from encaisse.parties.models import Customer
 from encaisse.payments.services import book_receipt
 from encaisse.sepa.debits import (
@@ -64,7 +65,7 @@ def test_scheduling_prenotifies_the_customer_and_dates_the_collection(mandate, c
     assert debit.collection_date == date(2026, 3, 16)
     assert debit.prenotified_at is not None
     assert len(debit.end_to_end_id) <= 35
-    message = OutboxMessage.objects.get(template_code="direct_debit_prenotification")
+    message = render_pending(OutboxMessage.objects.get(template_code="direct_debit_prenotification"))  # at sending
     assert "UMR-0001" in message.body_text
     assert "FR72ZZZ123456" in message.body_text
     assert "60,00" in message.body_text
