@@ -68,7 +68,7 @@ def entry_hash(*, prev_hash: str, organisation_id: int, sequence: int, journal_c
     """
     payload = json.dumps(
         [organisation_id, sequence, journal_code, entry_date.isoformat(), label, key, reverses_id,
-         [list(line) for line in lines]],
+         list(lines)],  # tuples: JSON arrays, as lists are
         separators=(",", ":"),
         ensure_ascii=False,
     )
@@ -144,8 +144,7 @@ def post_entries(
     double click records an event once. Raises UnbalancedEntry, EmptyEntry,
     ForeignAccount or PeriodClosed before writing anything.
     """
-    head, _created = LedgerHead.objects.get_or_create(organisation=organisation)
-    head = LedgerHead.objects.select_for_update().get(pk=head.pk)
+    head = _locked_head(organisation)
     # Read under the lock: a concurrent poster may have written some keys meanwhile.
     existing = {e.idempotency_key: e for e in Entry.objects.filter(
         organisation=organisation, idempotency_key__in=[key for _draft, key in drafts])}
@@ -156,10 +155,8 @@ def post_entries(
             guard.check(draft.date)
 
     user = by if getattr(by, "is_authenticated", False) else None
-    origin = current_origin()
-    now = timezone.now()
+    origin, now = current_origin(), timezone.now()
     first_sequence = head.last_sequence + 1
-    entry_attnames = [field.attname for field in Entry._meta.concrete_fields]
     new_entries: list[Entry] = []
     new_lines: list[tuple] = []  # (sequence, organisation, account, party, debit, credit, currency, due_on, label)
     seen: set[str] = set()
@@ -167,47 +164,23 @@ def post_entries(
         if key in existing or key in seen:
             continue
         seen.add(key)
-        sequence = head.last_sequence + 1
         lines = [
             (line.account, line.party, line.debit.minor, line.credit.minor, line.debit.currency, line.due_on,
              line.label[:200])
             for line in draft.lines
         ]
-        digest = entry_hash(
-            prev_hash=head.last_hash,
-            organisation_id=organisation.pk,
-            sequence=sequence,
-            journal_code=draft.journal.code,
-            entry_date=draft.date,
-            label=draft.label[:200],
-            key=key,
-            reverses_id=draft.reverses.pk if draft.reverses else None,
-            lines=[
-                line_fingerprint(account_code=account.code, party_id=party.pk if party else None, debit=debit,
-                                 credit=credit, currency=currency, due_on=due_on, label=label)
-                for account, party, debit, credit, currency, due_on, label in lines
-            ],
-        )
-        values = {
-            "id": None, "organisation_id": organisation.pk, "journal_id": draft.journal.pk, "sequence": sequence,
-            "date": draft.date, "label": draft.label[:200], "idempotency_key": key,
-            "reverses_id": draft.reverses.pk if draft.reverses else None, "posted_by_id": user.pk if user else None,
-            "posted_at": now, "origin": origin, "prev_hash": head.last_hash, "hash": digest,
-        }
-        # Positional arguments in column order: the constructor's fast path, half the cost of keywords.
-        entry = Entry(*(values[name] for name in entry_attnames))
-        for name, value in (("organisation", organisation), ("journal", draft.journal), ("reverses", draft.reverses),
-                            ("posted_by", user)):
-            if value is not None:  # a null foreign key reads as None without a query anyway
-                Entry._meta.get_field(name).set_cached_value(entry, value)
+        entry = _chain_entry(organisation, head, journal=draft.journal, day=draft.date, label=draft.label, key=key,
+                             reverses=draft.reverses, user=user, origin=origin, now=now, fingerprints=[
+                                 line_fingerprint(account_code=account.code, party_id=party.pk if party else None,
+                                                  debit=debit, credit=credit, currency=currency, due_on=due_on,
+                                                  label=label)
+                                 for account, party, debit, credit, currency, due_on, label in lines])
         new_entries.append(entry)
         new_lines.extend(
-            (sequence, organisation.pk, account.pk, party.pk if party else None, debit, credit, currency, due_on,
-             label)
+            (entry.sequence, organisation.pk, account.pk, party.pk if party else None, debit, credit, currency,
+             due_on, label)
             for account, party, debit, credit, currency, due_on, label in lines
         )
-        head.last_sequence = sequence
-        head.last_hash = digest
     if new_entries:
         _write_entries(organisation, first_sequence, new_entries, new_lines)
         LedgerHead.objects.filter(pk=head.pk).update(last_sequence=head.last_sequence, last_hash=head.last_hash)
@@ -215,10 +188,96 @@ def post_entries(
     return [existing.get(key) or written[key] for _draft, key in drafts]
 
 
+def _locked_head(organisation: Organisation) -> LedgerHead:
+    head, _created = LedgerHead.objects.get_or_create(organisation=organisation)
+    return LedgerHead.objects.select_for_update().get(pk=head.pk)
+
+
+def _chain_entry(organisation: Organisation, head: LedgerHead, *, journal: Journal, day: date, label: str, key: str,
+                 reverses: Entry | None, user: Any, origin: str, now: Any, fingerprints: list[tuple]) -> Entry:
+    """The next entry of the chain (not saved): its sequence and hash follow `head`, which moves on to it."""
+    sequence = head.last_sequence + 1
+    digest = entry_hash(prev_hash=head.last_hash, organisation_id=organisation.pk, sequence=sequence,
+                        journal_code=journal.code, entry_date=day, label=label[:200], key=key,
+                        reverses_id=reverses.pk if reverses else None, lines=fingerprints)
+    values = {
+        "id": None, "organisation_id": organisation.pk, "journal_id": journal.pk, "sequence": sequence,
+        "date": day, "label": label[:200], "idempotency_key": key,
+        "reverses_id": reverses.pk if reverses else None, "posted_by_id": user.pk if user else None,
+        "posted_at": now, "origin": origin, "prev_hash": head.last_hash, "hash": digest,
+    }
+    # Positional arguments in column order: the constructor's fast path, half the cost of keywords.
+    entry = Entry(*(values[field.attname] for field in Entry._meta.concrete_fields))
+    for name, value in (("organisation", organisation), ("journal", journal), ("reverses", reverses),
+                        ("posted_by", user)):
+        if value is not None:  # a null foreign key reads as None without a query anyway
+            Entry._meta.get_field(name).set_cached_value(entry, value)
+    head.last_sequence = sequence
+    head.last_hash = digest
+    return entry
+
+
+@dataclass(frozen=True, slots=True)
+class PostedLines:
+    """An entry written by post_entry_lines and its lines' ids, in the order the lines were given."""
+
+    entry: Entry
+    line_ids: list[int]
+
+
+@transaction.atomic
+def post_entry_lines(organisation: Organisation, *, journal: Journal, day: date, label: str, currency: str,
+                     lines: Sequence[tuple[int, int | None, int, int, str]], idempotency_key: str,
+                     by: Any = None) -> PostedLines:
+    """Append one entry of many lines given as plain tuples (account id, party id, debit, credit, label).
+
+    For an entry of tens of thousands of lines (a direct-debit file books one
+    line per debit): post_entries would build a LineDraft, Money amounts and a
+    party instance per line, which costs more than writing them. The rules are
+    post_entries': a key already written returns that entry (and its lines'
+    ids) and writes nothing; EmptyEntry, ForeignAccount, UnbalancedEntry
+    (amounts must be integers in minor units) and PeriodClosed are raised
+    before anything is written. Lines are inserted in order with one prepared
+    statement, so their ids, read back in id order, follow `lines`.
+    """
+    head = _locked_head(organisation)
+    if entry := Entry.objects.filter(organisation=organisation, idempotency_key=idempotency_key).first():
+        return PostedLines(entry, list(entry.lines.order_by("pk").values_list("pk", flat=True)))
+    if not lines:
+        raise EmptyEntry(label=label)
+    codes = dict(Account.objects.filter(organisation=organisation, pk__in={line[0] for line in lines})
+                 .values_list("pk", "code"))
+    if foreign := {line[0] for line in lines} - codes.keys():
+        account = Account.objects.filter(pk__in=foreign).order_by("pk").first()
+        raise ForeignAccount(account=account.code if account else str(min(foreign)))
+    debits, credits = sum(line[2] for line in lines), sum(line[3] for line in lines)
+    if type(debits) is not int or type(credits) is not int:  # a float or a Decimal among them
+        raise TypeError("ledger amounts are integers in minor units")
+    if debits != credits:
+        raise UnbalancedEntry(label=label, imbalance=Money(debits - credits, currency))
+    _PeriodGuard(organisation).check(day)
+
+    user = by if getattr(by, "is_authenticated", False) else None
+    fingerprints = [(codes[account], party, debit, credit, currency, None, text[:200])
+                    for account, party, debit, credit, text in lines]
+    entry = _chain_entry(organisation, head, journal=journal, day=day, label=label, key=idempotency_key,
+                         reverses=None, user=user, origin=current_origin(), now=timezone.now(),
+                         fingerprints=fingerprints)
+    _write_entries(organisation, entry.sequence, [entry], [])
+    # The lines without due dates: the column is left out (NULL), so no value needs converting on the way.
+    entry_id, org = entry.pk, organisation.pk
+    insert_rows(EntryLine, BULK_LINE_COLUMNS, [(entry_id, org, account, party, debit, credit, currency, text[:200])
+                                              for account, party, debit, credit, text in lines])
+    LedgerHead.objects.filter(pk=head.pk).update(last_sequence=head.last_sequence, last_hash=head.last_hash)
+    line_ids = list(EntryLine.objects.filter(entry=entry).order_by("pk").values_list("pk", flat=True))
+    return PostedLines(entry, line_ids)
+
+
 ENTRY_COLUMNS = ("organisation", "journal", "sequence", "date", "label", "idempotency_key", "reverses",
                  "posted_by", "posted_at", "origin", "prev_hash", "hash")
 LINE_COLUMNS = ("entry", "organisation", "account", "party", "debit_minor", "credit_minor", "currency", "due_on",
                 "label")
+BULK_LINE_COLUMNS = ("entry", "organisation", "account", "party", "debit_minor", "credit_minor", "currency", "label")
 
 
 def _write_entries(organisation: Organisation, first_sequence: int, entries: list[Entry],
