@@ -9,15 +9,24 @@ from encaisse.invoicing.tests.factories import posted_invoice
 from encaisse.notifications.models import OutboxMessage
 from encaisse.notifications.services import render_pending
 from encaisse.parties.models import Customer
-from encaisse.sepa.debits import DebitRequest, DirectDebitRefused, end_to_end_id_for, schedule_direct_debits
+from encaisse.sepa.debits import (
+    DebitRequest,
+    DirectDebitRefused,
+    MandateFacts,
+    ScheduledDebit,
+    end_to_end_id_for,
+    schedule_direct_debits,
+)
 from encaisse.sepa.models import DirectDebit, Mandate
 
 from .debit_fixtures import TODAY, make_mandate, schedule
 
 
 def request(mandate, invoice, key, *, amount=None):
-    return DebitRequest(mandate=mandate, invoice=invoice, line_id=invoice.receivable_line_id,
-                        amount=amount or invoice.total, due_on=TODAY, prenotification_days=14, key=key)
+    mandate.refresh_from_db()  # as a run reads it: status and last use now
+    return DebitRequest(mandate=MandateFacts.of(mandate), invoice_id=invoice.pk, invoice_number=invoice.number,
+                        line_id=invoice.receivable_line_id, amount=amount or invoice.total, due_on=TODAY,
+                        prenotification_days=14, key=key)
 
 
 @pytest.fixture
@@ -38,8 +47,10 @@ def test_a_batch_schedules_each_debit_as_the_single_path_would(org, clerk, manda
     # A never-used mandate: its first debit FRST, the next one RCUR; a used one RCUR.
     assert [d.sequence_type for d in debits] == ["FRST", "RCUR", "RCUR"]
     assert {d.collection_date for d in debits} == {date(2026, 3, 16)}  # as test_debits' single one
-    assert all(d.prenotified_at is not None and d.status == "scheduled" for d in debits)
-    assert [d.amount for d in debits] == [one.total, two.total, three.total]
+    rows = DirectDebit.objects.in_bulk([d.pk for d in debits])
+    assert all(rows[d.pk].prenotified_at is not None and rows[d.pk].status == "scheduled" for d in debits)
+    assert [rows[d.pk].sequence_type for d in debits] == ["FRST", "RCUR", "RCUR"]  # what the file will say
+    assert [d.amount for d in debits] == [rows[d.pk].amount for d in debits] == [one.total, two.total, three.total]
     # Rendered as delivery renders them.
     messages = [render_pending(m) for m in
                 OutboxMessage.objects.filter(template_code="direct_debit_prenotification").order_by("pk")]
@@ -70,7 +81,7 @@ def test_a_refused_request_is_answered_with_its_reason_and_the_others_are_schedu
     results = schedule_direct_debits(organisation=org, today=TODAY, requests=[
         request(mandate, ok, "r:1"), request(second, revoked, "r:2")])
 
-    assert isinstance(results[0], DirectDebit)
+    assert isinstance(results[0], ScheduledDebit)
     assert isinstance(results[1], DirectDebitRefused)
     assert "UMR-0002" in str(results[1])
     assert list(DirectDebit.objects.values_list("line_id", flat=True)) == [ok.receivable_line_id]

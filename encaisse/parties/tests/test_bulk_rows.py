@@ -1,11 +1,11 @@
-"""core.bulk writes a batch of rows as one unit, inside or outside the caller's transaction."""
+"""core.bulk writes a batch of rows as one unit, inside or outside the caller's transaction (tried on parties'
+tags: core has no table with a unique constraint of its own)."""
 
 import pytest
 from django.db import IntegrityError, transaction
 
 from encaisse.core.bulk import column_in, insert_rows, update_rows
-from encaisse.onboarding.organisations import create_organisation
-from encaisse.parties.models import Tag
+from encaisse.parties.models import Organisation, Tag
 
 
 def names(organisation):
@@ -14,7 +14,7 @@ def names(organisation):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_outside_any_transaction_is_written_whole_or_not_at_all():
-    organisation = create_organisation(name="Bulk", slug="bulk")
+    organisation = Organisation.objects.create(name="Bulk", slug="bulk")
     Tag.objects.create(organisation=organisation, name="c")
 
     # In autocommit, SQLite would commit "a" and "b" on their own before "c" fails.
@@ -29,7 +29,7 @@ def test_a_batch_outside_any_transaction_is_written_whole_or_not_at_all():
 
 @pytest.mark.django_db(transaction=True)
 def test_an_update_batch_outside_any_transaction_is_written_whole_or_not_at_all():
-    organisation = create_organisation(name="Bulk", slug="bulk")
+    organisation = Organisation.objects.create(name="Bulk", slug="bulk")
     one = Tag.objects.create(organisation=organisation, name="one")
     two = Tag.objects.create(organisation=organisation, name="two")
 
@@ -40,7 +40,7 @@ def test_an_update_batch_outside_any_transaction_is_written_whole_or_not_at_all(
 
 @pytest.mark.django_db
 def test_inside_a_transaction_the_rows_belong_to_it():
-    organisation = create_organisation(name="Bulk", slug="bulk")
+    organisation = Organisation.objects.create(name="Bulk", slug="bulk")
 
     def caller_failing_afterwards():
         with transaction.atomic():
@@ -54,7 +54,7 @@ def test_inside_a_transaction_the_rows_belong_to_it():
 
 @pytest.mark.django_db
 def test_column_in_reads_the_rows_of_the_values_given():
-    organisation = create_organisation(name="Bulk", slug="bulk")
+    organisation = Organisation.objects.create(name="Bulk", slug="bulk")
     tags = {name: Tag.objects.create(organisation=organisation, name=name).pk for name in ("a", "b", "c")}
 
     picked = Tag.objects.filter(column_in(Tag, "id", [tags["a"], tags["c"]])).values_list("name", flat=True)
