@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -68,10 +69,17 @@ def open_amount(line: EntryLine) -> Money:
     return Money(line.credit_minor - settled, line.currency)
 
 
-def open_debit_lines(customer: Customer) -> list[tuple[EntryLine, Money]]:
-    """The customer's debit lines with something still owed, oldest due first."""
+def open_debit_lines(customer: Customer, line_ids: Collection[int] | None = None) -> list[tuple[EntryLine, Money]]:
+    """The customer's debit lines with something still owed, oldest due first; only `line_ids` when given.
+
+    Naming the lines lets the database skip the customer's other items: a
+    payment of one invoice reads one line, whatever the customer's history.
+    """
+    lines = customer_lines(customer)
+    if line_ids is not None:
+        lines = lines.filter(pk__in=line_ids)
     lines = (
-        customer_lines(customer)
+        lines
         .filter(debit_minor__gt=0, account__kind=Account.Kind.RECEIVABLE)
         .annotate(settled=Coalesce(Sum("settled_as_debit__amount_minor"), 0))
         .filter(settled__lt=F("debit_minor"))
@@ -89,6 +97,18 @@ def open_credit_lines(customer: Customer) -> list[tuple[EntryLine, Money]]:
         .order_by("entry__date", "pk")
     )
     return [(line, Money(line.credit_minor - line.settled, line.currency)) for line in lines]
+
+
+def accounts_of_kinds(organisation: Organisation, kinds: Iterable[str]) -> dict[str, Account]:
+    """The organisation's first account (by code) of each kind, in one query; kinds it has none of are left out.
+
+    The same choice as ledger.services.account_of_kind, for a posting that
+    needs several accounts (a receipt: the money account, 411, 419, 627).
+    """
+    found: dict[str, Account] = {}
+    for account in Account.objects.filter(organisation=organisation, kind__in=set(kinds)).order_by("code"):
+        found.setdefault(account.kind, account)
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -219,30 +219,58 @@ def charge_saved_method(*, method: SavedMethod, amount: Money, line_ids: Sequenc
     """
     from . import online  # online imports this module (keep_saved_method): imported here, when both are loaded
 
-    attempt = _claim_charge(method=method, amount=amount, line_ids=line_ids, key=key, by=by)
+    try:
+        attempt, method = _claim_charge(method=method, amount=amount, line_ids=line_ids, key=key, by=by)
+    except IntegrityError:
+        # The same key claimed at the same moment by another process: that one won, and the claim rolled back.
+        found = PaymentAttempt.objects.filter(idempotency_key=key).select_related(
+            "saved_method__customer__organisation", "provider_account").first()
+        if found is None:
+            raise  # not the key: a real fault
+        attempt, method = _same_charge(found, method), found.saved_method
     if attempt.status not in RESENDABLE:
         return attempt
     request = ChargeRequest(
         attempt_id=str(attempt.pk), idempotency_key=attempt.idempotency_key, amount=attempt.amount,
         method_token=method.token, customer_token=method.customer_token or None,
-        statement_label=method.organisation.name[:22])
+        statement_label=method.customer.organisation.name[:22])  # the method's organisation, read with it
     return online.send_and_apply(attempt, lambda: adapter_for(attempt.provider_account).charge(request), by=by)
+
+
+def _key_or_under_way(key: str, customer: Customer) -> list[PaymentAttempt]:
+    """The attempt stored under `key` if any, and the customer's charges under way, in one query."""
+    return list(PaymentAttempt.objects.filter(
+        Q(idempotency_key=key) | Q(customer=customer, kind=AttemptKind.CHARGE, status__in=UNDER_WAY)))
+
+
+def _same_charge(existing: PaymentAttempt, method: SavedMethod) -> PaymentAttempt:
+    """The attempt already stored under the caller's key, if it is a charge of this method."""
+    if existing.kind != AttemptKind.CHARGE or existing.saved_method_id != method.pk:
+        raise PaymentRefused(reason="this idempotency key was used for another payment")
+    return existing
 
 
 @transaction.atomic
 def _claim_charge(*, method: SavedMethod, amount: Money, line_ids: Sequence[int], key: str,
-                  by: Any) -> PaymentAttempt:
-    """The attempt stored under `key`, created (and committed) after every check if there is none yet."""
-    method = SavedMethod.objects.select_related("customer__organisation", "provider_account").get(pk=method.pk)
+                  by: Any) -> tuple[PaymentAttempt, SavedMethod]:
+    """The attempt stored under `key`, created (and committed) after every check if there is none yet.
+
+    Returns it with the method as read here (with its customer, organisation
+    and provider account). A key claimed by a concurrent call between our look
+    up and our insert raises IntegrityError out of this transaction, which
+    rolls back whole: the caller then reads that call's attempt. Reads are
+    joined (method, customer, organisation and account in one; the attempt
+    under this key and the customer's charges under way in another) because
+    a collection run claims thousands of charges one after another.
+    """
+    # One charge decision per customer at a time: the customer row is locked with the method's read, and the
+    # key looked up under that lock, so a concurrent call with the same key finds the attempt the first committed.
+    method = (SavedMethod.objects.select_related("customer__organisation", "provider_account")
+              .select_for_update(of=("customer",)).get(pk=method.pk))
     customer = method.customer
-    # One charge decision per customer at a time; the key is looked up under the lock, so a concurrent
-    # call with the same key finds the attempt the first one committed.
-    Customer.objects.select_for_update().filter(pk=customer.pk).first()
-    existing = PaymentAttempt.objects.filter(idempotency_key=key).first()
-    if existing is not None:
-        if existing.kind != AttemptKind.CHARGE or existing.saved_method_id != method.pk:
-            raise PaymentRefused(reason="this idempotency key was used for another payment")
-        return existing
+    attempts = _key_or_under_way(key, customer)
+    if existing := next((found for found in attempts if found.idempotency_key == key), None):
+        return _same_charge(existing, method), method
     if method.status != SavedMethodStatus.ACTIVE:
         raise PaymentRefused(reason=f"this saved method is {method.status}")
     if method.past_expiry(timezone.localdate()):
@@ -262,21 +290,16 @@ def _claim_charge(*, method: SavedMethod, amount: Money, line_ids: Sequence[int]
         raise PaymentRefused(reason="the amount must be positive")
     if amount > due:
         raise PaymentRefused(reason=f"only {due} is due on these items")
-    under_way = PaymentAttempt.objects.filter(customer=customer, kind=AttemptKind.CHARGE, status__in=UNDER_WAY)
-    if any(set(other.line_ids) & set(ids) for other in under_way.only("line_ids")):
+    if any(set(other.line_ids) & set(ids) for other in attempts):  # every one is under way: the key is new
         raise PaymentRefused(reason="a charge of these items is already under way")
     attempt = PaymentAttempt(organisation_id=method.organisation_id, customer=customer, provider_account=account,
                              kind=AttemptKind.CHARGE, amount_minor=amount.minor, currency=amount.currency,
                              line_ids=ids, saved_method=method, idempotency_key=key,
                              request={"amount": amount.as_json(), "line_ids": ids, "method": method.pk},
                              created_by=by if getattr(by, "pk", None) else None)
-    try:
-        with transaction.atomic():
-            attempt.save(force_insert=True)
-    except IntegrityError:  # the same key claimed at the same moment by another process: that one wins
-        return PaymentAttempt.objects.get(idempotency_key=key)
+    attempt.save(force_insert=True)  # IntegrityError: see the docstring
     record_event(attempt, "charge_started", by=by, data={"amount": amount.as_json(), "method": method.pk})
-    return attempt
+    return attempt, method
 
 
 __all__ = ["MethodRefused", "charge_saved_method", "consent_text", "expire_methods", "keep_saved_method",

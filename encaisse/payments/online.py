@@ -31,7 +31,8 @@ from django.utils import timezone
 from encaisse.core.audit import record_event
 from encaisse.core.money import Money
 from encaisse.ledger.models import Account, Journal
-from encaisse.ledger.services import LineDraft, account_of_kind, journal_of_kind
+from encaisse.ledger.selectors import accounts_of_kinds
+from encaisse.ledger.services import LineDraft, journal_of_kind
 from encaisse.parties.models import Customer
 
 from .errors import PaymentRefused
@@ -201,8 +202,13 @@ def apply_provider_result(*, attempt_id: Any, result: ProviderResult, by: Any = 
 
     A SETUP attempt (a method kept without paying) books nothing: its success
     only keeps the method, once, with the consent stored on the attempt.
+
+    The attempt is read with its customer (locked with it: one decision on the
+    customer's account at a time, so booking need not lock it again), the
+    organisation and the provider account, in one query.
     """
-    attempt = PaymentAttempt.objects.select_for_update().select_related("customer__organisation").get(pk=attempt_id)
+    attempt = (PaymentAttempt.objects.select_for_update(of=("self", "customer", "customer__organisation"))
+               .select_related("customer__organisation", "provider_account").get(pk=attempt_id))
     new = S(result.outcome.value)
     if new == attempt.status or new not in TRANSITIONS.get(S(attempt.status), set()):
         # A late or repeated answer: what we know already is not undone. It may still bring the saved
@@ -219,10 +225,12 @@ def apply_provider_result(*, attempt_id: Any, result: ProviderResult, by: Any = 
     if result.provider_reference:
         attempt.provider_reference = result.provider_reference
     attempt.response = {**attempt.response, "last": _jsonable(result.raw)}
+    fields = ["status", "answered_at", "decline_code", "message", "provider_reference", "response"]
     if new == S.SUCCEEDED and attempt.kind != AttemptKind.SETUP:  # a setup keeps a method and moves no money
         book = book_refund if attempt.kind == AttemptKind.REFUND else _book
         attempt.settled_entry = book(attempt, result, by=by)
-    attempt.save()
+        fields.append("settled_entry")
+    attempt.save(update_fields=fields)
     if new == S.SUCCEEDED:
         _keep_method(attempt, result)
     record_event(attempt, f"attempt_{new}", by=by,
@@ -242,6 +250,9 @@ def _jsonable(raw: Any) -> Any:
     return json.loads(json.dumps(dict(raw), default=str)) if raw else {}
 
 
+BOOKING_ACCOUNTS = (Account.Kind.CLEARING, Account.Kind.RECEIVABLE, Account.Kind.ADVANCE, Account.Kind.EXPENSE)
+
+
 def _book(attempt: PaymentAttempt, result: ProviderResult, *, by: Any) -> Any:
     """Debit the provider clearing account (467), credit the customer (411, the excess on 419), fee on 627."""
     customer = attempt.customer
@@ -250,18 +261,19 @@ def _book(attempt: PaymentAttempt, result: ProviderResult, *, by: Any) -> Any:
     if amount.currency != organisation.currency:
         raise PaymentRefused(reason=f"the provider reported {amount.currency}")
     label = f"{attempt.provider_account.name} {customer.ref} {attempt.provider_reference}".strip()[:200]
-    clearing = account_of_kind(organisation, Account.Kind.CLEARING)
+    accounts = accounts_of_kinds(organisation, BOOKING_ACCOUNTS)  # one query for the entry's four accounts
+    clearing = accounts[Account.Kind.CLEARING]
     fee_lines = ()
     if result.fee and result.fee.minor:
-        fee_lines = (LineDraft.signed(account_of_kind(organisation, Account.Kind.EXPENSE), result.fee, label=label),
+        fee_lines = (LineDraft.signed(accounts[Account.Kind.EXPENSE], result.fee, label=label),
                      LineDraft.signed(clearing, -result.fee, label=label))
     # A payment the provider confirmed is never refused: items paid meanwhile are skipped (strict=False)
-    # and what no longer finds its item stays the customer's on 419.
+    # and what no longer finds its item stays the customer's on 419. The customer was locked with the attempt.
     entry, allocated, advance = book_receipt(
         customer=customer, amount=amount, money_account=clearing,
         journal=journal_of_kind(organisation, Journal.Kind.CLEARING), on=timezone.localdate(), label=label,
         key=f"attempt:{attempt.pk}:settle", line_ids=attempt.line_ids or None, strict=False,
-        extra_lines=fee_lines, by=by)
+        extra_lines=fee_lines, by=by, customer_locked=True, accounts=accounts)
     record_event(attempt, "booked", by=by, data={"allocated": allocated.as_json(), "advance": advance.as_json(),
                                                  "fee": result.fee.as_json() if result.fee else None})
     return entry

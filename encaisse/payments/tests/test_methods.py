@@ -6,6 +6,7 @@ from threading import Barrier
 
 import pytest
 import time_machine
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.utils import timezone
 
@@ -13,7 +14,7 @@ from encaisse.core.audit import AuditEvent
 from encaisse.ledger.models import Entry
 from encaisse.ledger.verify import verify_ledger
 from encaisse.parties.models import Customer
-from encaisse.payments import online, tasks
+from encaisse.payments import methods, online, tasks
 from encaisse.payments.errors import PaymentRefused
 from encaisse.payments.methods import (
     MethodRefused,
@@ -369,3 +370,52 @@ def test_the_same_charge_asked_at_the_same_moment_charges_once(card, next_sale):
     assert SandboxPayment.objects.filter(idempotency_key="collect:1").count() == 1
     assert settle_entries(attempts[0]) == 1
     assert due(next_sale) == eur("0.00")
+
+
+# What one charge may cost (see the test): 7 to claim, 1 to mark it sending, the sandbox's 3 (its own
+# transaction is a savepoint here), 10 to apply, the ledger's 9 to post the entry and 6 to settle it.
+CHARGE_QUERIES = 40
+
+
+@pytest.mark.django_db
+def test_one_off_session_charge_costs_a_fixed_number_of_queries(card, next_sale, django_assert_max_num_queries):
+    """Claim, send and apply (entry, settlement, audit events) without reading the same rows twice.
+
+    The count includes the sandbox adapter's own queries and the savepoints of the
+    test's transaction; raise it only for a new durable write, never for a re-read.
+    """
+    ContentType.objects.get_for_model(PaymentAttempt)  # the audit's content type, cached once per process
+    with django_assert_max_num_queries(CHARGE_QUERIES):
+        attempt = charge(card, next_sale)
+
+    assert attempt.status == "succeeded"
+    assert due(next_sale) == eur("0.00")
+
+
+@pytest.mark.django_db
+def test_a_key_claimed_meanwhile_by_another_call_returns_that_attempt_and_charges_nothing_more(
+        card, next_sale, monkeypatch):
+    # Another process claimed the key (and has not called the provider yet) between this call's look-up and
+    # its insert: the look-up saw nothing, the insert meets the key.
+    first, _method = methods._claim_charge(method=card, amount=eur("30.00"), line_ids=[next_sale.pk],
+                                           key="collect:1", by=None)
+    monkeypatch.setattr(methods, "_key_or_under_way", lambda key, customer: [])
+
+    again = charge(card, next_sale)
+
+    assert (again.pk, again.status) == (first.pk, "succeeded")  # sent under the same key, booked once
+    assert PaymentAttempt.objects.filter(idempotency_key="collect:1").count() == 1
+    assert SandboxPayment.objects.filter(idempotency_key="collect:1").count() == 1
+    assert settle_entries(first) == 1
+    assert events(first, "charge_started") == 1
+
+
+@pytest.mark.django_db
+def test_a_key_claimed_meanwhile_for_another_method_is_refused(org, customer, clerk, sandbox, card, next_sale,
+                                                                monkeypatch):
+    other = keep_card(customer, sale(customer, clerk, "12.00"), sandbox)
+    methods._claim_charge(method=other, amount=eur("30.00"), line_ids=[next_sale.pk], key="collect:1", by=None)
+    monkeypatch.setattr(methods, "_key_or_under_way", lambda key, customer: [])
+
+    with pytest.raises(PaymentRefused, match="idempotency key was used for another payment"):
+        charge(card, next_sale)
