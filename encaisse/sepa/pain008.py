@@ -4,15 +4,18 @@ Pure: plain dataclasses in, bytes out; no database, no clock.
 
 sepaxml writes the document (one PmtInf block per sequence type and requested
 collection date, batch totals, the creditor scheme id). It cannot do three
-things we need, so after one export the bytes are parsed once with lxml,
-patched, checked against the ISO 20022 schema kept in `xsd/`, and serialised
-once:
+things we need, so they are spliced into the bytes of its one export, which
+are then parsed once with lxml, cross-checked and checked against the ISO 20022
+schema kept in `xsd/` (lxml would write the same bytes back, so there is no
+second serialisation):
 - our own MsgId (sepaxml draws a random one): the bank's pain.002 answers
   quote it, and a re-used MsgId makes the bank reject the whole file;
 - deterministic PmtInfIds (sepaxml draws random ones inside export()):
   "<MsgId>-<n>", so a pain.002 batch status finds its batch;
 - mandate amendments (AmdmntInd/AmdmntInfDtls): a new IBAN or a new mandate
   reference must be announced on the next collection.
+Names and remittance information are transliterated to Latin here, exactly
+as sepaxml's clean=True does, but once per distinct character.
 sepaxml's own validation is off: it uses xmlschema, takes ~14 s for 30,000
 debits and gives up at about 100,000 (MAX_XML_ELEMENTS); lxml checks the same
 45 MB file in under half a second.
@@ -37,6 +40,7 @@ from typing import Literal
 from django.utils.translation import gettext_lazy as _
 from lxml import etree
 from sepaxml import SepaDD
+from text_unidecode import unidecode
 
 from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
@@ -54,8 +58,10 @@ MAX_AMOUNT_MINOR = 999_999_999_99
 
 _XSD_DIR = Path(__file__).resolve().parent / "xsd"
 
-# EPC "restricted character set" for references (ids): banks may refuse anything else.
-_SEPA_ID = re.compile(r"[A-Za-z0-9/\-?:().,'+ ]{1,35}")
+# EPC "restricted character set" for references (ids): banks may refuse anything else. 1 to 35 characters,
+# no "/" or space at either end (and no "//", checked apart); references (_REFERENCE) have no space at all.
+_SEPA_ID = re.compile(r"[A-Za-z0-9\-?:().,'+](?:[A-Za-z0-9/\-?:().,'+ ]{0,33}[A-Za-z0-9\-?:().,'+])?")
+_REFERENCE = re.compile(r"[A-Za-z0-9\-?:().,'+](?:[A-Za-z0-9/\-?:().,'+]{0,33}[A-Za-z0-9\-?:().,'+])?")
 _IBAN = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
 _BIC = re.compile(r"[A-Z]{6}[A-Z2-9][A-NP-Z0-9]([A-Z0-9]{3})?")
 # A=10 … Z=35, for the ISO 13616 mod-97 check.
@@ -171,13 +177,12 @@ class DebitFileOutput:
 
 def is_sepa_id(value: object) -> bool:
     """True for a reference every SEPA bank accepts (EPC restricted character set, 1-35 characters)."""
-    return (isinstance(value, str) and _SEPA_ID.fullmatch(value) is not None and value[0] not in "/ "
-            and value[-1] not in "/ " and "//" not in value)
+    return isinstance(value, str) and _SEPA_ID.fullmatch(value) is not None and "//" not in value
 
 
 def _is_reference(value: object) -> bool:
     """A SEPA id that is also free of spaces, as mandate references and creditor ids must be."""
-    return is_sepa_id(value) and " " not in value  # type: ignore[operator]
+    return isinstance(value, str) and _REFERENCE.fullmatch(value) is not None and "//" not in value
 
 
 def _masked(iban: str) -> str:
@@ -254,58 +259,118 @@ def _checked_amendment(amendment: Amendment, refuse: Callable[[object], None]) -
     return Amendment(amendment.original_mandate_reference, original_iban, amendment.same_mandate_new_account)
 
 
-def _payment(debit: Debit, position: int) -> tuple[dict, Amendment | None]:
-    """Check one debit and return a fresh sepaxml payment dict (sepaxml changes the dict it is given)."""
-    if not isinstance(debit, Debit):
-        raise InvalidDebit(position=position, e2e="?", reason=_("it is not a Debit"))
-    e2e = debit.end_to_end_id
+def _refuse(position: int, e2e: object, reason: object) -> None:
+    raise InvalidDebit(position=position, e2e=e2e, reason=reason)
 
-    def refuse(reason: object) -> None:
-        raise InvalidDebit(position=position, e2e=e2e, reason=reason)
 
-    if not is_sepa_id(e2e):
-        raise InvalidSepaId(field=_("End-to-end id"), value=e2e, where=_("debit no. %(position)s") % {
-            "position": position})
-    if not _is_reference(debit.mandate_reference):
-        raise InvalidSepaId(field=_("Mandate reference"), value=debit.mandate_reference,
-                            where=_("debit no. %(position)s") % {"position": position})
-    amount = debit.amount
-    if not isinstance(amount, Money) or amount.currency != CURRENCY:
-        refuse(_("the amount must be in EUR"))
-    if not 0 < amount.minor <= MAX_AMOUNT_MINOR:
-        refuse(_("the amount %(amount)s must be between 0.01 and 999,999,999.99 EUR") % {
-            "amount": amount.to_decimal()})
-    if debit.sequence_type not in SEQUENCE_TYPES:
-        refuse(_("the sequence type %(value)s is not FRST, RCUR, OOFF or FNAL") % {"value": debit.sequence_type})
-    if not _is_plain_date(debit.collection_date):
-        refuse(_("the collection date is not a date"))
-    if not _is_plain_date(debit.mandate_signed_on):
-        refuse(_("the mandate signature date is not a date"))
-    if not isinstance(debit.debtor_name, str) or not debit.debtor_name.strip():
-        refuse(_("the debtor's name is empty"))
-    if not isinstance(debit.remittance, str) or not debit.remittance.strip():
-        refuse(_("the remittance information is empty"))
-    iban = _compact_iban(debit.iban)
-    if iban is None:
-        refuse(_("%(iban)s is not a valid IBAN") % {"iban": _masked(str(debit.iban))})
-    bic = _compact_bic(debit.bic)
-    if bic is False:
-        refuse(_("%(bic)s is not a valid BIC") % {"bic": debit.bic})
-    amendment = None if debit.amendment is None else _checked_amendment(debit.amendment, refuse)
-    payment = {
-        "name": debit.debtor_name.strip(),
-        "IBAN": iban,
-        "amount": amount.minor,  # int cents: sepaxml refuses floats, and sums integers exactly
-        "type": debit.sequence_type,
-        "collection_date": debit.collection_date,
-        "mandate_id": debit.mandate_reference,
-        "mandate_date": debit.mandate_signed_on,
-        "description": debit.remittance.strip(),
-        "endtoend_id": e2e,
-    }
-    if bic:
-        payment["BIC"] = bic
-    return payment, amendment
+class _Latin(dict):
+    """sepaxml's clean=True transliteration (text_unidecode), one character at a time, for str.translate.
+
+    unidecode walks every character in Python; a file repeats the same few
+    accented letters, so each is looked up once per file.
+    """
+
+    def __missing__(self, codepoint: int) -> str:
+        self[codepoint] = latin = unidecode(chr(codepoint))
+        return latin
+
+
+_UNCHECKED = object()
+
+
+class _DebitChecks:
+    """Checks debits one by one and turns each into a sepaxml payment dict.
+
+    One instance per file: it remembers the IBANs and BICs already checked
+    (a customer with several invoices, a shared account), keyed by the exact
+    value given, so a value is accepted only if that same value passed the
+    full check.
+    """
+
+    def __init__(self) -> None:
+        self.ibans: dict[str, str | None] = {}
+        self.bics: dict[str, str | Literal[False] | None] = {}
+        self.latin = _Latin()
+
+    def text(self, value: str, limit: int) -> str:
+        """What sepaxml's clean=True writes for `value`, as the XML parser reads it back.
+
+        The parser turns CR and CRLF into LF: done here so the bytes sepaxml
+        writes are already the file's.
+        """
+        # unidecode leaves ASCII as it is (checked by the tests), so only other text is translated.
+        text = (value if value.isascii() else value.translate(self.latin))[:limit]
+        return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+    def iban(self, value: object) -> str | None:
+        if not isinstance(value, str):
+            return None
+        iban = self.ibans.get(value, _UNCHECKED)
+        if iban is _UNCHECKED:
+            iban = self.ibans[value] = _compact_iban(value)
+        return iban
+
+    def bic(self, value: object) -> str | Literal[False] | None:
+        if not isinstance(value, str):
+            return _compact_bic(value)
+        bic = self.bics.get(value, _UNCHECKED)
+        if bic is _UNCHECKED:
+            bic = self.bics[value] = _compact_bic(value)
+        return bic
+
+    def __call__(self, debit: Debit, position: int) -> tuple[dict, Amendment | None]:
+        """Check one debit and return a fresh sepaxml payment dict (sepaxml changes the dict it is given)."""
+        if not isinstance(debit, Debit):
+            raise InvalidDebit(position=position, e2e="?", reason=_("it is not a Debit"))
+        e2e = debit.end_to_end_id
+        if not is_sepa_id(e2e):
+            raise InvalidSepaId(field=_("End-to-end id"), value=e2e, where=_("debit no. %(position)s") % {
+                "position": position})
+        if not _is_reference(debit.mandate_reference):
+            raise InvalidSepaId(field=_("Mandate reference"), value=debit.mandate_reference,
+                                where=_("debit no. %(position)s") % {"position": position})
+        amount = debit.amount
+        if not isinstance(amount, Money) or amount.currency != CURRENCY:
+            _refuse(position, e2e, _("the amount must be in EUR"))
+        if not 0 < amount.minor <= MAX_AMOUNT_MINOR:
+            _refuse(position, e2e, _("the amount %(amount)s must be between 0.01 and 999,999,999.99 EUR") % {
+                "amount": amount.to_decimal()})
+        if debit.sequence_type not in SEQUENCE_TYPES:
+            _refuse(position, e2e, _("the sequence type %(value)s is not FRST, RCUR, OOFF or FNAL") % {
+                "value": debit.sequence_type})
+        if type(debit.collection_date) is not date and not _is_plain_date(debit.collection_date):
+            _refuse(position, e2e, _("the collection date is not a date"))
+        if type(debit.mandate_signed_on) is not date and not _is_plain_date(debit.mandate_signed_on):
+            _refuse(position, e2e, _("the mandate signature date is not a date"))
+        name = debit.debtor_name.strip() if isinstance(debit.debtor_name, str) else ""
+        if not name:
+            _refuse(position, e2e, _("the debtor's name is empty"))
+        remittance = debit.remittance.strip() if isinstance(debit.remittance, str) else ""
+        if not remittance:
+            _refuse(position, e2e, _("the remittance information is empty"))
+        iban = self.iban(debit.iban)
+        if iban is None:
+            _refuse(position, e2e, _("%(iban)s is not a valid IBAN") % {"iban": _masked(str(debit.iban))})
+        bic = self.bic(debit.bic)
+        if bic is False:
+            _refuse(position, e2e, _("%(bic)s is not a valid BIC") % {"bic": debit.bic})
+        amendment = None
+        if debit.amendment is not None:
+            amendment = _checked_amendment(debit.amendment, lambda reason: _refuse(position, e2e, reason))
+        payment = {
+            "name": self.text(name, 70),
+            "IBAN": iban,
+            "amount": amount.minor,  # int cents: sepaxml refuses floats, and sums integers exactly
+            "type": debit.sequence_type,
+            "collection_date": debit.collection_date,
+            "mandate_id": debit.mandate_reference,
+            "mandate_date": debit.mandate_signed_on,
+            "description": self.text(remittance, 140),
+            "endtoend_id": e2e,
+        }
+        if bic:
+            payment["BIC"] = bic
+        return payment, amendment
 
 
 # --- schema ---------------------------------------------------------------------------------------
@@ -349,6 +414,11 @@ def validate_pain008(xml: bytes, *, schema: str) -> None:
 
 # --- the writer -----------------------------------------------------------------------------------
 
+_SEPAXML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
+_DECLARATION = _SEPAXML_DECLARATION + b"\n"
+_END_TO_END_ID = re.compile(rb"<EndToEndId>([^<]*)</EndToEndId>")
+
+
 def _decimal_to_minor(text: str) -> int:
     return Money.of(Decimal(text), CURRENCY).minor
 
@@ -370,12 +440,15 @@ def write_pain008(*, creditor: Creditor, debits: Iterable[Debit], message_id: st
     if not isinstance(created_at, datetime):
         raise TypeError("created_at must be a datetime")
 
-    sdd = SepaDD(config, schema=schema, clean=True)  # clean: transliterates names and remittance to Latin
+    check = _DebitChecks()
+    # Transliterated to Latin here, as sepaxml's clean=True would, but once per distinct character.
+    config["name"] = check.text(config["name"], 70)
+    sdd = SepaDD(config, schema=schema, clean=False)
     totals: dict[tuple[str, date], list[int]] = {}  # (SeqTp, date) -> [count, minor units], insertion-ordered
     positions: dict[str, int] = {}
     amendments: dict[str, Amendment] = {}
     for position, debit in enumerate(debits, start=1):
-        payment, amendment = _payment(debit, position)
+        payment, amendment = check(debit, position)
         e2e = debit.end_to_end_id
         if e2e in positions:
             raise DuplicateEndToEndId(e2e=e2e, first=positions[e2e], second=position)
@@ -388,7 +461,7 @@ def write_pain008(*, creditor: Creditor, debits: Iterable[Debit], message_id: st
         sdd.add_payment(payment)
     if not positions:
         raise EmptyDebitFile()
-    del positions
+    del positions, check
     if len(message_id) + 1 + len(str(len(totals))) > 35:
         raise InvalidSepaId(field=_("Message id"), value=message_id,
                             where=_("too long to number %(count)s batches within 35 characters") % {
@@ -396,18 +469,34 @@ def write_pain008(*, creditor: Creditor, debits: Iterable[Debit], message_id: st
 
     exported = sdd.export(validate=False)  # once: a second export() would duplicate every batch
     del sdd  # the ElementTree copy of a 100k-debit file weighs ~300 MB; lxml builds its own next
-    root = etree.fromstring(exported, _parser())
+    created = created_at.isoformat(timespec="seconds")
+    payment_info_ids = [f"{message_id}-{number}" for number in range(1, len(totals) + 1)]
+    body = _patched(exported, message_id=message_id, created=created, payment_info_ids=payment_info_ids,
+                    amendments=amendments)
     del exported
+    batches = _checked_file(body, schema=schema, message_id=message_id, created=created,
+                            payment_info_ids=payment_info_ids, totals=totals)
+    return DebitFileOutput(
+        xml=_DECLARATION + body, schema=schema, message_id=message_id,
+        number_of_transactions=sum(b.number_of_transactions for b in batches),
+        control_sum=Money(sum(b.control_sum.minor for b in batches), CURRENCY), batches=batches,
+        payment_info_ids={(b.sequence_type, b.collection_date): b.payment_info_id for b in batches},
+    )
 
+
+def _checked_file(body: bytes, *, schema: str, message_id: str, created: str, payment_info_ids: list[str],
+                  totals: dict[tuple[str, date], list[int]]) -> tuple[Batch, ...]:
+    """Parse the file exactly as it will be sent, cross-check its header and totals, validate it; its batches."""
+    # Without the XML declaration, as sepaxml wrote it on the document's line: error lines keep their numbers.
+    root = etree.fromstring(body, _parser())
     ns = f"{{urn:iso:std:iso:20022:tech:xsd:{schema}}}"
     initiation = root[0]
     header = initiation.find(f"{ns}GrpHdr")
-    header.find(f"{ns}MsgId").text = message_id
-    header.find(f"{ns}CreDtTm").text = created_at.isoformat(timespec="seconds")
-
+    if header.findtext(f"{ns}MsgId") != message_id or header.findtext(f"{ns}CreDtTm") != created:
+        raise RuntimeError("the file's header is not the one we set")
     batches = []
     count_total = minor_total = 0
-    for number, payment_info in enumerate(initiation.iterfind(f"{ns}PmtInf"), start=1):
+    for payment_info, payment_info_id in zip(initiation.iterfind(f"{ns}PmtInf"), payment_info_ids, strict=True):
         key = (payment_info.findtext(f"{ns}PmtTpInf/{ns}SeqTp"),
                date.fromisoformat(payment_info.findtext(f"{ns}ReqdColltnDt")))
         count, minor = totals[key]
@@ -415,45 +504,72 @@ def write_pain008(*, creditor: Creditor, debits: Iterable[Debit], message_id: st
         if (int(payment_info.findtext(f"{ns}NbOfTxs")) != count
                 or _decimal_to_minor(payment_info.findtext(f"{ns}CtrlSum")) != minor):
             raise RuntimeError(f"sepaxml batch totals differ from ours for {key}")
-        payment_info_id = f"{message_id}-{number}"
-        payment_info.find(f"{ns}PmtInfId").text = payment_info_id
+        if payment_info.findtext(f"{ns}PmtInfId") != payment_info_id:
+            raise RuntimeError(f"the batch {key} is not numbered {payment_info_id}")
         batches.append(Batch(payment_info_id, key[0], key[1], count, Money(minor, CURRENCY)))
         count_total += count
         minor_total += minor
-    if (len(batches) != len(totals) or int(header.findtext(f"{ns}NbOfTxs")) != count_total
+    if (len({(b.sequence_type, b.collection_date) for b in batches}) != len(totals)
+            or int(header.findtext(f"{ns}NbOfTxs")) != count_total
             or _decimal_to_minor(header.findtext(f"{ns}CtrlSum")) != minor_total):
         raise RuntimeError("sepaxml group totals differ from ours")
-
-    if amendments:
-        _insert_amendments(initiation, ns, amendments)
-
     _check_schema(root, schema)
-    xml = b'<?xml version="1.0" encoding="UTF-8"?>\n' + etree.tostring(root, encoding="UTF-8", xml_declaration=False)
-    return DebitFileOutput(
-        xml=xml, schema=schema, message_id=message_id, number_of_transactions=count_total,
-        control_sum=Money(minor_total, CURRENCY), batches=tuple(batches),
-        payment_info_ids={(b.sequence_type, b.collection_date): b.payment_info_id for b in batches},
-    )
+    return tuple(batches)
 
 
-def _insert_amendments(initiation: etree._Element, ns: str, amendments: dict[str, Amendment]) -> None:
-    """Add AmdmntInd and AmdmntInfDtls right after DtOfSgntr, where both schema versions expect them."""
-    for end_to_end_id in initiation.iter(f"{ns}EndToEndId"):  # one pass, no per-debit path search
-        amendment = amendments.get(end_to_end_id.text)
-        if amendment is None:
-            continue
-        transaction = end_to_end_id.getparent().getparent()
-        signed = transaction.find(f"{ns}DrctDbtTx/{ns}MndtRltdInf/{ns}DtOfSgntr")
-        indicator = etree.Element(f"{ns}AmdmntInd")
-        indicator.text = "true"
-        details = etree.Element(f"{ns}AmdmntInfDtls")
-        if amendment.original_mandate_reference is not None:
-            etree.SubElement(details, f"{ns}OrgnlMndtId").text = amendment.original_mandate_reference
-        if amendment.original_iban is not None or amendment.same_mandate_new_account:
-            account_id = etree.SubElement(etree.SubElement(details, f"{ns}OrgnlDbtrAcct"), f"{ns}Id")
-            if amendment.same_mandate_new_account:
-                etree.SubElement(etree.SubElement(account_id, f"{ns}Othr"), f"{ns}Id").text = "SMNDA"
-            else:
-                etree.SubElement(account_id, f"{ns}IBAN").text = amendment.original_iban
-        signed.addnext(indicator)
-        indicator.addnext(details)
+def _patched(exported: bytes, *, message_id: str, created: str, payment_info_ids: list[str],
+             amendments: dict[str, Amendment]) -> bytes:
+    """sepaxml's document, without its XML declaration, with our MsgId, CreDtTm, PmtInfIds and amendments.
+
+    Spliced into the bytes rather than set on a parsed tree: lxml writes a
+    parsed sepaxml document back byte for byte, so serialising 45 MB again
+    only to change a few values was pure cost (~0.4 s at 100,000 debits).
+    Tags are safe landmarks since text content never holds a raw "<"; the
+    caller reads the values back from the parsed result and validates it.
+    """
+    if not exported.startswith(_SEPAXML_DECLARATION + b"<Document "):
+        raise RuntimeError("sepaxml's output does not start as expected")
+    edits: list[tuple[int, int, bytes]] = []
+
+    def set_text(tag: bytes, after: int, value: str) -> int:
+        start = exported.index(b"<%s>" % tag, after) + len(tag) + 2
+        end = exported.index(b"</%s>" % tag, start)
+        edits.append((start, end, value.encode()))
+        return end
+
+    at = header_end = set_text(b"CreDtTm", set_text(b"MsgId", 0, message_id), created)
+    for payment_info_id in payment_info_ids:
+        at = set_text(b"PmtInfId", at, payment_info_id)
+    if amendments:
+        pending = {e2e.encode(): amendment for e2e, amendment in amendments.items()}
+        for match in _END_TO_END_ID.finditer(exported, header_end):  # one pass, no search per debit
+            amendment = pending.pop(match[1], None)
+            if amendment is not None:
+                signed = exported.index(b"</DtOfSgntr>", match.end()) + len(b"</DtOfSgntr>")
+                edits.append((signed, signed, _amendment_xml(amendment)))
+        if pending:
+            raise RuntimeError("amended debits missing from sepaxml's output")
+        edits.sort()
+    view = memoryview(exported)
+    pieces: list[bytes | memoryview] = []
+    done = len(_SEPAXML_DECLARATION)
+    for start, end, text in edits:
+        pieces += (view[done:start], text)
+        done = end
+    pieces.append(view[done:])
+    return b"".join(pieces)
+
+
+def _amendment_xml(amendment: Amendment) -> bytes:
+    """AmdmntInd and AmdmntInfDtls, to follow DtOfSgntr where both schema versions expect them.
+
+    Their values are checked references and compact IBANs: nothing to escape.
+    """
+    details = ""
+    if amendment.original_mandate_reference is not None:
+        details += f"<OrgnlMndtId>{amendment.original_mandate_reference}</OrgnlMndtId>"
+    if amendment.same_mandate_new_account:
+        details += "<OrgnlDbtrAcct><Id><Othr><Id>SMNDA</Id></Othr></Id></OrgnlDbtrAcct>"
+    elif amendment.original_iban is not None:
+        details += f"<OrgnlDbtrAcct><Id><IBAN>{amendment.original_iban}</IBAN></Id></OrgnlDbtrAcct>"
+    return f"<AmdmntInd>true</AmdmntInd><AmdmntInfDtls>{details}</AmdmntInfDtls>".encode()
