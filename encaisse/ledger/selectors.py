@@ -72,12 +72,13 @@ def open_amount(line: EntryLine) -> Money:
 def open_debit_lines(customer: Customer, line_ids: Collection[int] | None = None) -> list[tuple[EntryLine, Money]]:
     """The customer's debit lines with something still owed, oldest due first; only `line_ids` when given.
 
-    Naming the lines lets the database skip the customer's other items: a
-    payment of one invoice reads one line, whatever the customer's history.
+    Naming the lines (a payment of chosen items) lets the database skip the
+    customer's other items, and the lines then carry only what paying them
+    needs (id, debit, currency, due date): a collection run asks this twice
+    per card charge, and the full rows cost more to read than the sum does.
     """
-    lines = customer_lines(customer)
-    if line_ids is not None:
-        lines = lines.filter(pk__in=line_ids)
+    lines = customer_lines(customer) if line_ids is None else EntryLine.objects.filter(
+        pk__in=line_ids, party=customer).only("pk", "debit_minor", "currency", "due_on")
     lines = (
         lines
         .filter(debit_minor__gt=0, account__kind=Account.Kind.RECEIVABLE)
