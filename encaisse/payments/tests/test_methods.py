@@ -372,8 +372,9 @@ def test_the_same_charge_asked_at_the_same_moment_charges_once(card, next_sale):
     assert due(next_sale) == eur("0.00")
 
 
-# What one charge may cost (see the test): 7 to claim, 1 to mark it sending, the sandbox's 3 (its own
-# transaction is a savepoint here), 10 to apply, the ledger's 9 to post the entry and 6 to settle it.
+# What one charge may cost, counted inside the test's transaction (each atomic block is a SAVEPOINT and a
+# RELEASE): 7 to claim, 1 to mark it sending, the sandbox adapter's 5, 10 to apply, and within applying the
+# ledger's 10 to post the entry and 7 to settle the invoice (ledger.services: post_entry, settle).
 CHARGE_QUERIES = 40
 
 
