@@ -91,17 +91,21 @@ def policies(organisation: Organisation) -> tuple[CollectionPolicy, dict[int, Co
 
 def current_mandates(organisation: Organisation, customer_ids: list[int]) -> dict[int, MandateFacts]:
     """Each customer's current mandate (sepa.preferences.current_mandate: the most recently signed active one) with
-    its debtor's name, email and language, as plain values, in one query per few thousand customers."""
+    its debtor's name, email and language, as plain values, in one query per few thousand customers.
+
+    By customer only, the organisation checked on each row: with the organisation in the WHERE clause, SQLite
+    without statistics walks the organisation's index, i.e. every mandate, once per chunk (1.6 s instead of
+    0.2 s for 100,000 customers)."""
     found: dict[int, MandateFacts] = {}
     for start in range(0, len(customer_ids), 5000):
         rows = (Mandate.objects.filter(column_in(Mandate, "customer", customer_ids[start:start + 5000]),
-                                       organisation=organisation, status=Mandate.Status.ACTIVE)
+                                       status=Mandate.Status.ACTIVE)
                 .order_by("customer_id", "-signed_on", "-signed_at", "-pk")
                 .values_list("pk", "organisation_id", "customer_id", "status", "reference", "iban", "original_iban",
                              "original_reference", "last_used_on", "customer__name", "customer__email",
                              "customer__language"))
         for row in rows:
-            if row[2] not in found:
+            if row[2] not in found and row[1] == organisation.pk:
                 found[row[2]] = MandateFacts(*row)
     return found
 

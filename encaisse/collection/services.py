@@ -121,6 +121,7 @@ RESEND = {A.QUEUED, A.SENDING, A.UNKNOWN}
 ITEM_BATCH = 500
 CHUNK = 2000  # invoices per transaction of direct debits (SQLite holds its write lock per transaction)
 FAILED_TEMPLATE = "collection_failed"
+_METHODS = frozenset(Method.values)  # Method.values builds its list at each call
 
 
 def policy_for(invoice: Invoice) -> CollectionPolicy:
@@ -156,6 +157,7 @@ class _Run:
     default_policy: CollectionPolicy
     type_policies: dict[int, CollectionPolicy]
     creditor_account: Any
+    currency: str  # the organisation's, that of the policies' minimum amounts
     methods: dict[int, CollectionMethod] = field(default_factory=dict)
     taken_up: set[int] = field(default_factory=set)  # lines already listed by _take_up_in_flight
     pending: list[tuple] = field(default_factory=list)  # run lines to write, as _ITEM_COLUMNS rows
@@ -226,7 +228,7 @@ def run_collection(*, organisation: Organisation, on: date, dry_run: bool = Fals
         run.save(force_insert=True)
     default, per_type = selectors.policies(organisation)
     state = _Run(run=run, on=on, by=user, dry_run=dry_run, default_policy=default, type_policies=per_type,
-                 creditor_account=active_creditor_account(organisation))
+                 creditor_account=active_creditor_account(organisation), currency=organisation.currency)
     try:
         if not dry_run:
             _take_up_in_flight(state, organisation, shard)
@@ -422,11 +424,11 @@ def _why_not(state: _Run, invoice: DueInvoice, due: Money, policy: CollectionPol
              method: CollectionMethod) -> tuple[str, str, str]:
     """(method, skip reason, message) when `invoice` cannot be collected now; reason "" when it can."""
     kind = method.kind
-    name = kind if kind in Method.values else ""
+    name = kind if kind in _METHODS else ""
     if (kind == Method.CARD and not policy.use_cards) or (kind == Method.DIRECT_DEBIT
                                                           and not policy.use_direct_debit):
         return name, SkipReason.METHOD_NOT_ALLOWED, ""
-    if due < policy.minimum_amount:
+    if (due.minor < policy.minimum_amount_minor) if due.currency == state.currency else (due < policy.minimum_amount):
         return name, SkipReason.BELOW_MINIMUM, _("minimum %(minimum)s") % {"minimum": policy.minimum_amount}
     if not method.usable:
         if kind == Method.DIRECT_DEBIT and method.mandate is None and Mandate.objects.filter(
@@ -562,7 +564,8 @@ def _schedule_many(state: _Run, entries: list[tuple[DueInvoice, Money, Collectio
     dues = [Money(open_on.get(invoice.receivable_line_id, 0), invoice.currency) for invoice, *_rest in entries]
     if any(due.minor <= 0 for due in dues):
         raise _PaidMeanwhile
-    results = schedule_direct_debits(organisation=organisation, today=state.on, by=state.by, requests=[
+    results = schedule_direct_debits(organisation=organisation, today=state.on, by=state.by, listed_by=state.run,
+                                     requests=[
         DebitRequest(mandate=mandate, invoice_id=invoice.pk, invoice_number=invoice.number,
                      line_id=invoice.receivable_line_id, amount=due,
                      due_on=collection_day(invoice, policy), prenotification_days=policy.prenotification_days,

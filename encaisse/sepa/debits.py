@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -222,7 +222,8 @@ def _existing(end_to_end_ids: list[str]) -> dict[str, ScheduledDebit]:
 
 
 def schedule_direct_debits(*, organisation: Organisation, requests: list[DebitRequest], today: date,
-                           by: Any = None) -> list[ScheduledDebit | DirectDebitRefused]:
+                           by: Any = None, listed_by: models.Model | None = None
+                           ) -> list[ScheduledDebit | DirectDebitRefused]:
     """schedule_direct_debit for many lines at once, in the caller's transaction: for each request, in order, its
     debit (the existing one for a key already used) or why it was refused (nothing written for it).
 
@@ -230,7 +231,10 @@ def schedule_direct_debits(*, organisation: Organisation, requests: list[DebitRe
     end-to-end id from the key, FRST for a mandate's first debit (the first
     of the batch when the mandate was never used), the collection date from
     the SEPA calendar, one pre-notification per debit (queue_emails), one
-    audit event per debit, in a constant number of statements per batch. The
+    audit event per debit — or, when `listed_by` is a record that lists each
+    debit of the batch with who and when (a collection run and its lines),
+    one event on it for the batch — in a constant number of statements per
+    batch. The
     one-in-flight-per-line index (or a pre-notification key queued meanwhile)
     raises IntegrityError for the whole batch: the caller rolls back and
     takes the lines one by one. Written for 100,000 debits a run: plain
@@ -300,8 +304,12 @@ def schedule_direct_debits(*, organisation: Organisation, requests: list[DebitRe
     queue_emails(organisation=organisation, template_code="direct_debit_prenotification", emails=emails)
     # Each debit row carries what the single path's event data says (id, amount, date, sequence, mandate) and
     # created_by / created_at: the event says it was scheduled, and by which batch.
-    record_events_for(DirectDebit, [written[e2e] for _n, _r, e2e, _d, _s in new], "direct_debit_scheduled",
-                      organisation_id=organisation.pk, by=by, data={"batch": len(new), "on": today.isoformat()})
+    scheduled = [written[e2e] for _n, _r, e2e, _d, _s in new]
+    if listed_by is not None:
+        record_event(listed_by, "direct_debits_scheduled", by=by, data={"count": len(new), "on": today.isoformat()})
+    else:
+        record_events_for(DirectDebit, scheduled, "direct_debit_scheduled", organisation_id=organisation.pk, by=by,
+                          data={"batch": len(new), "on": today.isoformat()})
     return results
 
 

@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from encaisse.core.models import AuditEvent
 from encaisse.ledger.models import Account, Entry
 from encaisse.ledger.services import account_of_kind
 from encaisse.ledger.verify import verify_ledger
@@ -190,6 +191,15 @@ def test_a_run_schedules_its_debits_in_batches_and_a_line_taken_meanwhile_comes_
     assert not Collection.objects.filter(invoice=taken).exists()
     assert all(c.direct_debit.line_id == c.line_id for c in Collection.objects.select_related("direct_debit"))
     assert OutboxMessage.objects.filter(template_code="direct_debit_prenotification").count() == 4
+    # The trail: the debit scheduled by hand has its own event; the run's are told on the run, whose lines name
+    # each debit (here in three batches of one, after the chunk met the line taken).
+    by_hand = DirectDebit.objects.get(line_id=taken.receivable_line_id)
+    assert list(AuditEvent.objects.filter(verb="direct_debit_scheduled").values_list("object_id", flat=True)) == [
+        str(by_hand.pk)]
+    on_run = AuditEvent.objects.filter(verb="direct_debits_scheduled", object_id=str(run.pk))
+    assert sum(event.data["count"] for event in on_run) == 3
+    assert sorted(i.direct_debit_id for i in run.items.filter(outcome=Outcome.BATCHED)) == sorted(
+        Collection.objects.values_list("direct_debit_id", flat=True))
     # Saved in the same order as listed.
     assert [i.invoice_id for i in run.items.order_by("pk")] == [i.invoice_id for i in run.item_list]
     # The next run finds them all in progress and schedules nothing more.
