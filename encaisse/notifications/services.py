@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from email.utils import formataddr, parseaddr
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -316,13 +316,13 @@ def queue_email(
     return message
 
 
-@dataclass(frozen=True, slots=True)
-class EmailToQueue:
+class EmailToQueue(NamedTuple):
     """One message of a batch for queue_emails: its recipient, context and the business event it belongs to.
 
     `related` is the record the message is about: an instance, or `(model_class, pk)` when the caller has no
     instance at hand. The context's values are plain (text, numbers, Money, dates, Decimal): they are kept as
-    JSON until the message is rendered, when it is sent.
+    JSON until the message is rendered, when it is sent. A NamedTuple: immutable, and cheap to build for
+    100,000 pre-notifications (a frozen dataclass sets each field through object.__setattr__).
     """
 
     to: str

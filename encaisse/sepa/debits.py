@@ -11,9 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import models, transaction
 from django.db.models import Q
@@ -84,13 +83,14 @@ def _amendment(mandate: Mandate | MandateFacts) -> dict[str, str]:
 _NO_AMENDMENT: dict[str, str] = {}  # shared, never changed: core.bulk converts one object once per batch
 
 
-@dataclass(frozen=True, slots=True)
-class MandateFacts:
+class MandateFacts(NamedTuple):
     """What scheduling reads of a mandate and its debtor, as plain values.
 
-    A run of 100,000 debits reads these in bulk (sepa.selectors.current_mandate_facts)
+    A run of 100,000 debits reads these in bulk (collection.selectors.current_mandates)
     instead of building Mandate and Customer instances, which cost more than
     the rest of scheduling; `of()` takes them from a Mandate for the single path.
+    Like the two below, a NamedTuple: as immutable as a frozen dataclass, and
+    built ten times faster (100,000 of each per run).
     """
 
     pk: int
@@ -114,8 +114,7 @@ class MandateFacts:
                    customer.name, customer.email, customer.language)
 
 
-@dataclass(frozen=True, slots=True)
-class DebitRequest:
+class DebitRequest(NamedTuple):
     """One debit for schedule_direct_debits: what schedule_direct_debit takes, for one invoice line."""
 
     mandate: MandateFacts
@@ -129,8 +128,7 @@ class DebitRequest:
     represents_id: int | None = None  # the debit a re-presentation presents again
 
 
-@dataclass(frozen=True, slots=True)
-class ScheduledDebit:
+class ScheduledDebit(NamedTuple):
     """A debit schedule_direct_debits wrote (or found under the same key): what its callers need of it."""
 
     pk: int
