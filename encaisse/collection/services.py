@@ -362,14 +362,21 @@ def _collect_chunk(state: _Run, chunk: list[DueInvoice], open_by_line: dict[int,
     try:
         for invoice in chunk:
             _consider(state, invoice, open_by_line, failed, seen_retries)
-        _schedule_batch(state)
+        with transaction.atomic():  # the chunk's debits and its run lines commit together, in one commit
+            _schedule_batch(state)
+            _in_invoice_order(state, first_item, first_pending)
+            state.flush()
     finally:
         state.holding = False
-        # Stable: an invoice has one item per run.
-        state.dry_items[first_item:] = sorted(state.dry_items[first_item:], key=lambda item: item.invoice_id)
-        state.pending[first_pending:] = sorted(state.pending[first_pending:], key=lambda row: row[1])
+        _in_invoice_order(state, first_item, first_pending)
         if len(state.pending) >= ITEM_BATCH:
             state.flush()
+
+
+def _in_invoice_order(state: _Run, first_item: int, first_pending: int) -> None:
+    """Sort the chunk's lines by invoice (stable: an invoice has one line per run)."""
+    state.dry_items[first_item:] = sorted(state.dry_items[first_item:], key=lambda item: item.invoice_id)
+    state.pending[first_pending:] = sorted(state.pending[first_pending:], key=lambda row: row[1])
 
 
 def _read_mandates(state: _Run, chunk: list[DueInvoice]) -> None:

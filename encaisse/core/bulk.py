@@ -19,29 +19,30 @@ _RAW = {"AutoField", "BigAutoField", "BigIntegerField", "IntegerField", "Positiv
         "OneToOneField", "SlugField", "EmailField", "BooleanField"}
 
 
+_BY_IDENTITY = object()  # marks cache keys of unhashable values: no real value can equal them
+
+
 def _prepared(model: type[models.Model], names: tuple[str, ...] | list[str], rows: list[tuple], connection: Any
               ) -> list[list[Any]]:
     fields = [model._meta.get_field(name) for name in names]
-    convert = [(i, f) for i, f in enumerate(fields) if f.get_internal_type() not in _RAW]
-    if not convert:
-        return [list(row) for row in rows]
-    cache: dict[tuple[int, Any], Any] = {}  # a batch repeats the same few dates: convert each once
-    prepared = []
-    for row in rows:
-        values = list(row)
-        for i, f in convert:
+    prepared = [list(row) for row in rows]
+    for i, f in enumerate(fields):
+        if f.get_internal_type() in _RAW:
+            continue
+        # A batch repeats the same few dates: each converted once. An unhashable value (a dict for a JSONField)
+        # is keyed by identity, safe while every value stays alive in `rows` during the call.
+        cache: dict[Any, Any] = {}
+        for values in prepared:
             value = values[i]
             try:
-                key = (i, value)
+                values[i] = cache[value]
+            except KeyError:
+                values[i] = cache[value] = f.get_db_prep_save(value, connection)
+            except TypeError:
+                key = (_BY_IDENTITY, id(value))
                 if key not in cache:
                     cache[key] = f.get_db_prep_save(value, connection)
                 values[i] = cache[key]
-            except TypeError:  # unhashable (a dict for a JSONField): the same object is converted once
-                key = (i, id(value))  # safe: every value stays alive in `rows` during the call
-                if key not in cache:
-                    cache[key] = f.get_db_prep_save(value, connection)
-                values[i] = cache[key]
-        prepared.append(values)
     return prepared
 
 

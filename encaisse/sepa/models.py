@@ -202,7 +202,7 @@ class DirectDebit(models.Model):
     mandate = models.ForeignKey(Mandate, on_delete=models.PROTECT, related_name="direct_debits",
                                 verbose_name=_("mandate"))
     creditor_account = models.ForeignKey(CreditorAccount, on_delete=models.PROTECT, related_name="debits",
-                                         verbose_name=_("bank account"))
+                                         verbose_name=_("bank account"), db_index=False)  # never searched by: no index
     invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="direct_debits", verbose_name=_("invoice"))
     line = models.ForeignKey(EntryLine, on_delete=models.PROTECT, related_name="direct_debits")  # receivable
@@ -223,7 +223,7 @@ class DirectDebit(models.Model):
     reason_code = models.CharField(_("reason code"), max_length=8, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+                                   related_name="+", db_index=False)  # never searched by: no index
 
     class Meta:
         verbose_name = _("direct debit")
