@@ -27,7 +27,8 @@ def _prepared(model: type[models.Model], names: tuple[str, ...] | list[str], row
     fields = [model._meta.get_field(name) for name in names]
     prepared = [list(row) for row in rows]
     for i, f in enumerate(fields):
-        if f.get_internal_type() in _RAW:
+        # A foreign key goes as it is when the key it points to does (an integer id; not a UUID).
+        if (f.target_field if f.is_relation else f).get_internal_type() in _RAW:
             continue
         # A batch repeats the same few dates: each converted once. An unhashable value (a dict for a JSONField)
         # is keyed by identity, safe while every value stays alive in `rows` during the call.

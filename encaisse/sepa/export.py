@@ -190,12 +190,10 @@ def _write_file(organisation: Organisation, account: CreditorAccount, scheme: st
     if len(payment_lines) != len(kept):
         raise RuntimeError("the file's entry lines do not follow its debits")  # a bug, never a file
 
-    # The debits' new state: their payment lines in one prepared UPDATE, then what they share in one set-based
-    # UPDATE of exactly those still scheduled (the new entry's lines are theirs alone).
-    update_rows(DirectDebit, ["payment_line"], list(zip(payment_lines, (d.pk for d, _m in kept), strict=True)))
-    exported = DirectDebit.objects.filter(payment_line__entry=posted.entry, status=DirectDebit.Status.SCHEDULED
-                                          ).update(status=DirectDebit.Status.EXPORTED, file=debit_file,
-                                                   collection_date=day)
+    # The debits' new state in one prepared UPDATE, of those still scheduled only (the count says so).
+    exported = update_rows(DirectDebit, ["payment_line", "status", "file", "collection_date"], [
+        (line, DirectDebit.Status.EXPORTED, debit_file.pk, day, debit.pk)
+        for line, (debit, _m) in zip(payment_lines, kept, strict=True)], where={"status": DirectDebit.Status.SCHEDULED})
     if exported != len(kept):
         raise RuntimeError("a debit of the file changed while it was exported")  # the account lock prevents it
     for debit, minor, amendment in changed:  # the few that differ from what was scheduled
