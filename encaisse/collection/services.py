@@ -80,12 +80,12 @@ from functools import cached_property
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from encaisse.core.audit import record_event
-from encaisse.core.bulk import column_in, insert_rows, update_rows
+from encaisse.core.bulk import column_in, insert_rows
 from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
 from encaisse.invoicing.models import Invoice
@@ -581,9 +581,14 @@ def _schedule_many(state: _Run, entries: list[tuple[DueInvoice, Money, Collectio
     refused = [pk for pk, result in zip(collection_ids, results, strict=True) if isinstance(result, DomainError)]
     if refused:
         Collection.objects.filter(pk__in=refused).delete()
-    update_rows(Collection, ["direct_debit"], [(result.pk, pk) for pk, result in zip(collection_ids, results,
-                                                                                    strict=True)
-                                               if not isinstance(result, DomainError)])
+    # Each collection points to its line's debit, found by the database: the one scheduled debit of that line
+    # (one in flight per line, an index) is the one just written, or this batch would have failed.
+    scheduled = [pk for pk, result in zip(collection_ids, results, strict=True) if not isinstance(result, DomainError)]
+    debit_of_line = DirectDebit.objects.filter(line_id=OuterRef("line_id"),
+                                               status=DirectDebit.Status.SCHEDULED).values("pk")[:1]
+    for start in range(0, len(scheduled), CHUNK):
+        Collection.objects.filter(column_in(Collection, "id", scheduled[start:start + CHUNK])).update(
+            direct_debit=Subquery(debit_of_line))
     return [(invoice, due, pk, result) for (invoice, *_rest), due, pk, result in zip(entries, dues, collection_ids,
                                                                                      results, strict=True)]
 
