@@ -19,7 +19,8 @@ _RAW = {"AutoField", "BigAutoField", "BigIntegerField", "IntegerField", "Positiv
         "OneToOneField", "SlugField", "EmailField", "BooleanField"}
 
 
-_BY_IDENTITY = object()  # marks cache keys of unhashable values: no real value can equal them
+_BY_IDENTITY = object()  # marks cache keys by identity: no real value can equal them
+_CONTAINERS = frozenset({tuple, frozenset})  # hashable, yet equal to another holding values of other types
 
 
 def _prepared(model: type[models.Model], names: tuple[str, ...] | list[str], rows: list[tuple], connection: Any
@@ -30,15 +31,18 @@ def _prepared(model: type[models.Model], names: tuple[str, ...] | list[str], row
         # A foreign key goes as it is when the key it points to does (an integer id; not a UUID).
         if (f.target_field if f.is_relation else f).get_internal_type() in _RAW:
             continue
-        # A batch repeats the same few dates: each converted once. An unhashable value (a dict for a JSONField)
-        # is keyed by identity, safe while every value stays alive in `rows` during the call.
+        # A batch repeats the same few dates: each converted once. Keyed by type and value, since values equal
+        # across types convert differently (1, True and 1.0 in a JSONField); a tuple and an unhashable value
+        # (a dict for a JSONField) by identity, safe while every value stays alive in `rows` during the call.
         cache: dict[Any, Any] = {}
         for values in prepared:
             value = values[i]
+            cls = value.__class__
+            key = (_BY_IDENTITY, id(value)) if cls in _CONTAINERS else (cls, value)
             try:
-                values[i] = cache[value]
+                values[i] = cache[key]
             except KeyError:
-                values[i] = cache[value] = f.get_db_prep_save(value, connection)
+                values[i] = cache[key] = f.get_db_prep_save(value, connection)
             except TypeError:
                 key = (_BY_IDENTITY, id(value))
                 if key not in cache:

@@ -2,9 +2,12 @@
 tags: core has no table with a unique constraint of its own)."""
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from encaisse.core.bulk import column_in, insert_rows, update_rows
+from encaisse.core.models import AuditEvent
 from encaisse.parties.models import Organisation, Tag
 
 
@@ -61,3 +64,18 @@ def test_column_in_reads_the_rows_of_the_values_given():
     assert sorted(picked) == ["a", "c"]
     assert sorted(Tag.objects.filter(column_in(Tag, "name", ["b", "z"])).values_list("name", flat=True)) == ["b"]
     assert not Tag.objects.filter(column_in(Tag, "id", [])).exists()
+
+
+@pytest.mark.django_db
+def test_values_equal_across_types_are_converted_each_as_itself():
+    # 1 == True == 1.0 and (1,) == (True,), each hashing alike: a cache keyed by value alone wrote the first one's
+    # JSON for the others.
+    tag_type = ContentType.objects.get_for_model(Tag)
+    at = timezone.now()
+    insert_rows(AuditEvent, ("content_type", "object_id", "verb", "origin", "at", "data"),
+                [(tag_type.pk, str(n), "bulk_test", "test", at, value)
+                 for n, value in enumerate([1, True, 1.0, (1,), (True,)])])
+
+    data = dict(AuditEvent.objects.filter(verb="bulk_test").values_list("object_id", "data"))
+    assert [(data[str(n)], type(data[str(n)])) for n in range(5)] == [(1, int), (True, bool), (1.0, float),
+                                                                      ([1], list), ([True], list)]
