@@ -480,12 +480,19 @@ def render_pending(message: OutboxMessage) -> OutboxMessage:
     the one in force now, found as for queue_email (the organisation's own,
     else the built-in one, in the message's language, else in French). Raises
     UnknownTemplate or the template's error; nothing is written then.
+
+    The row is read again under its lock: `message` may be stale, and a
+    message delivered meanwhile keeps the text that went out, never one
+    rendered afterwards with a changed template.
     """
     if message.is_rendered:
         return message
-    _render_into(message)
-    message.save(update_fields=_RENDERED_FIELDS)
-    return message
+    with transaction.atomic():
+        current = OutboxMessage.objects.select_for_update().get(pk=message.pk)
+        if not current.is_rendered:
+            _render_into(current)
+            current.save(update_fields=_RENDERED_FIELDS)
+    return current
 
 
 _RENDERED_FIELDS = ["language", "subject", "body_text", "body_html", "rendered_at"]

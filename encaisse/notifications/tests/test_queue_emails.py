@@ -222,3 +222,16 @@ def test_valid_addresses_are_kept_as_queue_email_keeps_them(org, address, kept):
                  emails=[EmailToQueue(to=address, context=context("X", 1), idempotency_key="k")])
 
     assert OutboxMessage.objects.get().to == kept
+
+
+@pytest.mark.django_db
+def test_rendering_a_stale_copy_keeps_the_text_that_was_sent(org):
+    queue_emails(organisation=org, template_code="invoice_issued", emails=[email("Bob", 990, "en")])
+    stale = OutboxMessage.objects.get()
+    sent = deliver_message(message_id=stale.pk)
+    EmailTemplate.objects.create(organisation=org, code="invoice_issued", language="en", subject="Changed",
+                                 body_text="Changed")
+
+    assert render_pending(stale).subject == sent.subject
+    stale.refresh_from_db()
+    assert (stale.subject, stale.body_text, stale.rendered_at) == (sent.subject, sent.body_text, sent.rendered_at)
