@@ -362,10 +362,17 @@ def _collect_chunk(state: _Run, chunk: list[DueInvoice], open_by_line: dict[int,
     try:
         for invoice in chunk:
             _consider(state, invoice, open_by_line, failed, seen_retries)
-        with transaction.atomic():  # the chunk's debits and its run lines commit together, in one commit
-            _schedule_batch(state)
-            _in_invoice_order(state, first_item, first_pending)
-            state.flush()
+        pending, counts = list(state.pending), state.counts.copy()
+        try:
+            with transaction.atomic():  # the chunk's debits and its run lines commit together, in one commit
+                _schedule_batch(state)
+                _in_invoice_order(state, first_item, first_pending)
+                state.flush()
+        except BaseException:
+            # Rolled back: the lines of debits that no longer exist go too (the run's last flush would fail on
+            # them), those of what was done before (cards charged, skips) are written by it.
+            state.pending, state.counts = pending, counts
+            raise
     finally:
         state.holding = False
         _in_invoice_order(state, first_item, first_pending)
@@ -510,9 +517,7 @@ def _batch(state: _Run, invoice: DueInvoice, due: Money, policy: CollectionPolic
         return
     if isinstance(mandate, Mandate):  # from collection_method_for rather than the chunk's bulk read
         mandate = MandateFacts.of(mandate)
-    state.batch.append((invoice, due, policy, mandate))
-    if len(state.batch) >= CHUNK:
-        _schedule_batch(state)
+    state.batch.append((invoice, due, policy, mandate))  # scheduled at the end of the chunk, which bounds it
 
 
 def _schedule_batch(state: _Run) -> None:

@@ -217,3 +217,37 @@ def test_a_run_does_not_look_for_r_transactions_of_debits_still_with_the_bank(or
         run_collection(organisation=org, on=day + timedelta(days=1))
 
     assert not [q for q in queries.captured_queries if "rtransaction" in q["sql"].lower()]
+
+
+@pytest.mark.django_db
+def test_a_chunk_whose_run_lines_fail_keeps_none_of_its_debits(org, clerk, creditor, monkeypatch):
+    from .. import services
+
+    debtors = []
+    for n in range(2):
+        customer = Customer.objects.create(organisation=org, ref=f"F{n}", name=f"Full {n}",
+                                           email=f"f{n}@example.org", collect_by=Customer.CollectBy.DIRECT_DEBIT)
+        make_mandate(customer, f"UMR-F{n}")
+        debtors.append(customer)
+    invoices = [invoice_for(org, customer, clerk) for customer in debtors]
+    day = invoices[0].due_on - timedelta(days=14)
+    # A full chunk of direct debits, whose run lines cannot be written once.
+    monkeypatch.setattr(services, "CHUNK", 2)
+    insert_rows, failures = services.insert_rows, []
+
+    def failing_once(model, names, rows):
+        if model is services.RunItem and not failures:
+            failures.append(model)
+            raise RuntimeError("disk full")
+        insert_rows(model, names, rows)
+
+    monkeypatch.setattr(services, "insert_rows", failing_once)
+
+    run = run_collection(organisation=org, on=day)
+
+    assert (run.status, run.error, run.counts) == ("failed", "RuntimeError: disk full", {})
+    assert not DirectDebit.objects.exists()
+    assert not Collection.objects.exists()
+    assert not run.items.exists()
+    again = run_collection(organisation=org, on=day)
+    assert items(again) == [(invoice.number, Outcome.BATCHED, "") for invoice in invoices]
