@@ -168,11 +168,12 @@ class CollectionRun(models.Model):
 
     @cached_property
     def item_list(self) -> list[RunItem]:
-        """The run's lines in the order written, with their invoices. A dry run, which writes nothing, sets its
-        unsaved lines here instead; a real run reads them back only when asked (100,000 stay in the database)."""
+        """The run's lines in the order written, with their invoices and customers (the CLI lists both). A dry
+        run, which writes nothing, sets its unsaved lines here instead; a real run reads them back only when
+        asked (100,000 stay in the database)."""
         if self._state.adding:
             return []
-        return list(self.items.select_related("invoice").order_by("pk"))
+        return list(self.items.select_related("invoice__party").order_by("pk"))
 
 
 class Outcome(models.TextChoices):

@@ -249,10 +249,11 @@ def run_collection(*, organisation: Organisation, on: date, dry_run: bool = Fals
 
 
 def _with_invoices(items: list[RunItem]) -> list[RunItem]:
-    """A dry run's lines with their invoices, read a few thousand at a time, for the page and the CLI to show."""
+    """A dry run's lines with their invoices and customers, read a few thousand at a time, for the page and the CLI
+    to show (as CollectionRun.item_list reads a real run's)."""
     for start in range(0, len(items), 5000):
         chunk = items[start:start + 5000]
-        invoices = Invoice.objects.in_bulk([item.invoice_id for item in chunk])
+        invoices = Invoice.objects.select_related("party").in_bulk([item.invoice_id for item in chunk])
         for item in chunk:
             item.invoice = invoices[item.invoice_id]
     return items

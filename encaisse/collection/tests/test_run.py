@@ -4,6 +4,8 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from encaisse.core.audit import AuditEvent
 from encaisse.ledger.verify import verify_ledger
@@ -208,6 +210,11 @@ def test_a_dry_run_writes_nothing_and_lists_what_the_run_then_does(org, clerk, s
     real = run_collection(organisation=org, on=first.due_on)
     assert outcomes(real) == outcomes(dry)
     assert due(first) == eur("0.00")
+    # Both lists come with their invoices and customers (the CLI shows each one's reference): no query per line.
+    for run in (dry, real):
+        with CaptureQueriesContext(connection) as queries:
+            assert sorted(item.invoice.party.ref for item in run.item_list) == ["C1", "N1"]
+        assert len(queries) <= 1
 
 
 @pytest.mark.django_db
