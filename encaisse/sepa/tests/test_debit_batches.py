@@ -73,6 +73,19 @@ def test_the_same_keys_give_the_same_debits_and_no_second_email(org, clerk, mand
 
 
 @pytest.mark.django_db
+def test_a_key_repeated_within_a_batch_gives_the_first_ones_debit(org, clerk, mandate):
+    one, two = posted_invoice(org, mandate.customer, clerk), posted_invoice(org, mandate.customer, clerk, "20.00")
+
+    results = schedule_direct_debits(organisation=org, today=TODAY, requests=[
+        request(mandate, one, "twice"), request(mandate, two, "other"), request(mandate, one, "twice")])
+
+    assert [type(r) for r in results] == [ScheduledDebit] * 3
+    assert results[2] == results[0] != results[1]
+    assert DirectDebit.objects.count() == 2
+    assert OutboxMessage.objects.count() == 2
+
+
+@pytest.mark.django_db
 def test_a_refused_request_is_answered_with_its_reason_and_the_others_are_scheduled(org, clerk, mandate, second):
     ok, revoked = posted_invoice(org, mandate.customer, clerk), posted_invoice(org, second.customer, clerk)
     Mandate.objects.filter(pk=second.pk).update(status=Mandate.Status.REVOKED)
