@@ -420,3 +420,27 @@ def test_a_key_claimed_meanwhile_for_another_method_is_refused(org, customer, cl
 
     with pytest.raises(PaymentRefused, match="idempotency key was used for another payment"):
         charge(card, next_sale)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_race_lost_outside_any_transaction_rolls_the_claim_back_and_reads_the_winner(
+        org, customer, clerk, sandbox, card, next_sale, monkeypatch):
+    """A collection run charges outside any transaction: the lost claim is then a whole transaction, not a savepoint.
+
+    On PostgreSQL the connection must be usable again after the unique violation
+    (the claim rolled back) to read the winning attempt; the tests above run
+    inside the test's transaction and only roll back to a savepoint.
+    """
+    other = keep_card(customer, sale(customer, clerk, "12.00"), sandbox)
+    first, _method = methods._claim_charge(method=other, amount=eur("30.00"), line_ids=[next_sale.pk],
+                                           key="collect:1", by=None)
+    monkeypatch.setattr(methods, "_key_or_under_way", lambda key, customer: [])
+
+    with pytest.raises(PaymentRefused, match="idempotency key was used for another payment"):
+        charge(card, next_sale)
+    again = charge(other, next_sale)
+
+    assert not connection.in_atomic_block
+    assert again.pk == first.pk
+    assert PaymentAttempt.objects.filter(idempotency_key="collect:1").count() == 1
+    assert events(first, "charge_started") == 1
