@@ -64,6 +64,8 @@ _SEPA_ID = re.compile(r"[A-Za-z0-9\-?:().,'+](?:[A-Za-z0-9/\-?:().,'+ ]{0,33}[A-
 _REFERENCE = re.compile(r"[A-Za-z0-9\-?:().,'+](?:[A-Za-z0-9/\-?:().,'+]{0,33}[A-Za-z0-9\-?:().,'+])?")
 _IBAN = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
 _BIC = re.compile(r"[A-Z]{6}[A-Z2-9][A-NP-Z0-9]([A-Z0-9]{3})?")
+# Characters XML 1.0 forbids: the C0 controls but tab, LF and CR.
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # A=10 … Z=35, for the ISO 13616 mod-97 check.
 _IBAN_DIGITS = {ord(c): str(i) for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ", start=10)}
 
@@ -292,14 +294,19 @@ class _DebitChecks:
         self.bics: dict[str, str | Literal[False] | None] = {}
         self.latin = _Latin()
 
-    def text(self, value: str, limit: int) -> str:
-        """What sepaxml's clean=True writes for `value`, as the XML parser reads it back.
+    def text(self, value: str, limit: int) -> str | None:
+        """What sepaxml's clean=True writes for `value`, as the XML parser reads it back; None if XML cannot hold it.
 
         The parser turns CR and CRLF into LF: done here so the bytes sepaxml
-        writes are already the file's.
+        writes are already the file's. A control character other than tab and
+        line ends (a stray one pasted into a name) has no place in an XML 1.0
+        file: sepaxml would write it and the file could not be read back, so
+        the caller refuses it, naming the debit.
         """
         # unidecode leaves ASCII as it is (checked by the tests), so only other text is translated.
         text = (value if value.isascii() else value.translate(self.latin))[:limit]
+        if not text.isprintable() and _XML_FORBIDDEN.search(text):  # isprintable: a cheap test for the usual text
+            return None
         return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
     def iban(self, value: object) -> str | None:
@@ -357,15 +364,18 @@ class _DebitChecks:
         amendment = None
         if debit.amendment is not None:
             amendment = _checked_amendment(debit.amendment, lambda reason: _refuse(position, e2e, reason))
+        name, remittance = self.text(name, 70), self.text(remittance, 140)
+        if name is None or remittance is None:
+            _refuse(position, e2e, _("the debtor's name or the remittance information holds a control character"))
         payment = {
-            "name": self.text(name, 70),
+            "name": name,
             "IBAN": iban,
             "amount": amount.minor,  # int cents: sepaxml refuses floats, and sums integers exactly
             "type": debit.sequence_type,
             "collection_date": debit.collection_date,
             "mandate_id": debit.mandate_reference,
             "mandate_date": debit.mandate_signed_on,
-            "description": self.text(remittance, 140),
+            "description": remittance,
             "endtoend_id": e2e,
         }
         if bic:
@@ -443,6 +453,8 @@ def write_pain008(*, creditor: Creditor, debits: Iterable[Debit], message_id: st
     check = _DebitChecks()
     # Transliterated to Latin here, as sepaxml's clean=True would, but once per distinct character.
     config["name"] = check.text(config["name"], 70)
+    if config["name"] is None:
+        raise InvalidCreditor(field="name", reason=_("it holds a control character"))
     sdd = SepaDD(config, schema=schema, clean=False)
     totals: dict[tuple[str, date], list[int]] = {}  # (SeqTp, date) -> [count, minor units], insertion-ordered
     positions: dict[str, int] = {}

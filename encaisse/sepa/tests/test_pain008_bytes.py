@@ -13,7 +13,7 @@ from lxml import etree
 from text_unidecode import unidecode
 
 from encaisse.core.money import Money
-from encaisse.sepa.pain008 import Amendment, Creditor, InvalidDebit, write_pain008
+from encaisse.sepa.pain008 import Amendment, Creditor, InvalidCreditor, InvalidDebit, write_pain008
 from encaisse.sepa.tests.test_pain008 import CREATED, DEC_10, DEC_11, MSG_ID, SCHEMAS, creditor, debit, write
 
 TRICKY_NAMES = [
@@ -145,3 +145,18 @@ def test_a_creditor_name_is_cut_to_70_characters_after_transliteration():
 def test_sepaxml_transliteration_leaves_ascii_as_it_is():
     # The writer skips transliterating ASCII text on this ground.
     assert all(unidecode(chr(codepoint)) == chr(codepoint) for codepoint in range(128))
+
+
+@pytest.mark.parametrize("field", ["debtor_name", "remittance"])
+@pytest.mark.parametrize("control", ["\x00", "\x0b", "\x1f"])
+def test_a_control_character_xml_cannot_hold_is_refused_naming_the_debit(field, control):
+    # sepaxml would write it, and the file could not be parsed back (lxml's XMLSyntaxError, naming nothing).
+    with pytest.raises(InvalidDebit, match="control character") as refused:
+        write([debit("E2E-1"), debit("E2E-2", **{field: f"Dupont{control}Martin"})])
+
+    assert "no. 2 (end-to-end id E2E-2)" in str(refused.value)
+
+
+def test_a_control_character_in_the_creditor_name_is_refused():
+    with pytest.raises(InvalidCreditor, match="control character"):
+        write([debit()], name="Régie\x0cdes Eaux")
