@@ -14,7 +14,7 @@ from typing import NamedTuple
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import Mod
 
-from encaisse.core.bulk import column_in
+from encaisse.core.bulk import column_in, in_chunks
 from encaisse.invoicing.models import Invoice
 from encaisse.invoicing.selectors import with_amounts
 from encaisse.ledger.models import EntryLine, Settlement
@@ -97,8 +97,8 @@ def current_mandates(organisation: Organisation, customer_ids: list[int]) -> dic
     without statistics walks the organisation's index, i.e. every mandate, once per chunk (1.6 s instead of
     0.2 s for 100,000 customers)."""
     found: dict[int, MandateFacts] = {}
-    for start in range(0, len(customer_ids), 5000):
-        rows = (Mandate.objects.filter(column_in(Mandate, "customer", customer_ids[start:start + 5000]),
+    for chunk in in_chunks(customer_ids):
+        rows = (Mandate.objects.filter(column_in(Mandate, "customer", chunk),
                                        status=Mandate.Status.ACTIVE)
                 .order_by("customer_id", "-signed_on", "-signed_at", "-pk")
                 .values_list("pk", "organisation_id", "customer_id", "status", "reference", "iban", "original_iban",
@@ -113,9 +113,9 @@ def current_mandates(organisation: Organisation, customer_ids: list[int]) -> dic
 def default_cards(organisation: Organisation, customer_ids: list[int]) -> dict[int, SavedMethod]:
     """Each customer's default active saved method (sepa.preferences.default_card), with its provider account."""
     found: dict[int, SavedMethod] = {}
-    for start in range(0, len(customer_ids), 5000):
+    for chunk in in_chunks(customer_ids):
         found.update((card.customer_id, card) for card in SavedMethod.objects.filter(
-            organisation=organisation, customer_id__in=customer_ids[start:start + 5000],
+            organisation=organisation, customer_id__in=chunk,
             status=SavedMethodStatus.ACTIVE, is_default=True).select_related("provider_account"))
     return found
 
@@ -123,8 +123,7 @@ def default_cards(organisation: Organisation, customer_ids: list[int]) -> dict[i
 def open_on_lines(line_ids: list[int]) -> dict[int, int]:
     """What is still owed (minor units) on each receivable (debit) line: ledger.selectors.open_amount, in bulk."""
     open_on: dict[int, int] = {}
-    for start in range(0, len(line_ids), 5000):
-        chunk = line_ids[start:start + 5000]
+    for chunk in in_chunks(line_ids):
         open_on.update(EntryLine.objects.filter(column_in(EntryLine, "id", chunk)).values_list("pk", "debit_minor"))
         for line_id, settled in (Settlement.objects.filter(column_in(Settlement, "debit_line", chunk))
                                  .values("debit_line_id")

@@ -85,7 +85,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from encaisse.core.audit import record_event
-from encaisse.core.bulk import column_in, insert_rows
+from encaisse.core.bulk import column_in, in_chunks, insert_rows
 from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
 from encaisse.invoicing.models import Invoice
@@ -251,8 +251,7 @@ def run_collection(*, organisation: Organisation, on: date, dry_run: bool = Fals
 def _with_invoices(items: list[RunItem]) -> list[RunItem]:
     """A dry run's lines with their invoices and customers, read a few thousand at a time, for the page and the CLI
     to show (as CollectionRun.item_list reads a real run's)."""
-    for start in range(0, len(items), 5000):
-        chunk = items[start:start + 5000]
+    for chunk in in_chunks(items):
         invoices = Invoice.objects.select_related("party").in_bulk([item.invoice_id for item in chunk])
         for item in chunk:
             item.invoice = invoices[item.invoice_id]
@@ -308,8 +307,8 @@ def _collect_settled_debits(in_flight: QuerySet[Collection]) -> None:
     file of 100,000 debits settles at once). Only while that debit is still theirs and settled."""
     ids = list(in_flight.filter(method=Method.DIRECT_DEBIT, direct_debit__status=DirectDebit.Status.SETTLED)
                .values_list("pk", flat=True))
-    for start in range(0, len(ids), CHUNK):
-        Collection.objects.filter(pk__in=ids[start:start + CHUNK], status=S.IN_FLIGHT,
+    for chunk in in_chunks(ids, CHUNK):
+        Collection.objects.filter(pk__in=chunk, status=S.IN_FLIGHT,
                                   direct_debit__status=DirectDebit.Status.SETTLED).update(
             status=S.COLLECTED, updated_at=timezone.now())
 
@@ -568,8 +567,8 @@ def _schedule_many(state: _Run, entries: list[tuple[DueInvoice, Money, Collectio
                   Method.DIRECT_DEBIT, S.IN_FLIGHT, 1, "", now, now) for invoice, *_rest in entries])
     lines = [invoice.receivable_line_id for invoice, *_rest in entries]
     ids: dict[int, int] = {}
-    for start in range(0, len(lines), CHUNK):  # ours: one open collection per line, the index says so
-        ids.update(Collection.objects.filter(column_in(Collection, "line", lines[start:start + CHUNK]),
+    for chunk in in_chunks(lines, CHUNK):  # ours: one open collection per line, the index says so
+        ids.update(Collection.objects.filter(column_in(Collection, "line", chunk),
                                              status__in=Collection.OPEN)
                    .values_list("line_id", "pk"))
     collection_ids = [ids[line] for line in lines]
@@ -592,8 +591,8 @@ def _schedule_many(state: _Run, entries: list[tuple[DueInvoice, Money, Collectio
     scheduled = [pk for pk, result in zip(collection_ids, results, strict=True) if not isinstance(result, DomainError)]
     debit_of_line = DirectDebit.objects.filter(line_id=OuterRef("line_id"),
                                                status=DirectDebit.Status.SCHEDULED).values("pk")[:1]
-    for start in range(0, len(scheduled), CHUNK):
-        Collection.objects.filter(column_in(Collection, "id", scheduled[start:start + CHUNK])).update(
+    for chunk in in_chunks(scheduled, CHUNK):
+        Collection.objects.filter(column_in(Collection, "id", chunk)).update(
             direct_debit=Subquery(debit_of_line))
     return [(invoice, due, pk, result) for (invoice, *_rest), due, pk, result in zip(entries, dues, collection_ids,
                                                                                      results, strict=True)]

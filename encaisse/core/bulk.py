@@ -7,6 +7,7 @@ values whose field needs it (dates, datetimes, JSON). They bypass model
 save(): callers are the services that own the invariants of those rows.
 """
 
+from collections.abc import Iterator
 from contextlib import nullcontext
 from typing import Any
 
@@ -107,3 +108,9 @@ def column_in(model: type[models.Model], name: str, values: list[int] | list[str
         return RawSQL("1 = 0", (), output_field=models.BooleanField())
     return RawSQL(f"{column} IN ({', '.join(['%s'] * len(values))})", tuple(values),
                   output_field=models.BooleanField())
+
+
+def in_chunks(values: list, size: int = 5000) -> Iterator[list]:
+    """Slices of `values` short enough for one IN (...) list on SQLite and PostgreSQL."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]

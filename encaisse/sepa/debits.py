@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
@@ -22,7 +21,7 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
 from encaisse.core.audit import record_event, record_events_for
-from encaisse.core.bulk import column_in, insert_rows
+from encaisse.core.bulk import column_in, in_chunks, insert_rows
 from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
 from encaisse.invoicing.models import Invoice
@@ -36,7 +35,6 @@ from .services import wording_language
 
 CURRENCY = "EUR"
 LAPSE_AFTER_MONTHS = 36
-_CHUNK = 5000  # ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
 
 
 class DirectDebitRefused(DomainError):
@@ -311,12 +309,6 @@ def schedule_direct_debits(*, organisation: Organisation, requests: list[DebitRe
     return results
 
 
-def in_chunks(values: list, size: int = _CHUNK) -> Iterator[list]:
-    """Slices of `values` short enough for one IN (...) list."""
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
 # --- mandates ------------------------------------------------------------------------------------------------------
 
 @transaction.atomic
@@ -394,5 +386,5 @@ def _months_before(day: date, months: int) -> date:
 
 
 __all__ = ["DebitRequest", "DirectDebitRefused", "MandateChangeRefused", "MandateFacts", "ScheduledDebit",
-           "active_creditor_account", "change_mandate_account", "end_to_end_id_for", "in_chunks", "lapse_mandates",
+           "active_creditor_account", "change_mandate_account", "end_to_end_id_for", "lapse_mandates",
            "schedule_direct_debit", "schedule_direct_debits"]

@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from encaisse.core.audit import record_event, record_events
-from encaisse.core.bulk import update_rows
+from encaisse.core.bulk import in_chunks, update_rows
 from encaisse.core.money import Money
 from encaisse.ledger.models import Account, EntryLine, Journal, Settlement
 from encaisse.ledger.services import (
@@ -42,7 +42,7 @@ from encaisse.ledger.services import (
 from encaisse.parties.models import Organisation
 
 from . import calendar, pain008
-from .debits import CURRENCY, DirectDebitRefused, in_chunks
+from .debits import CURRENCY, DirectDebitRefused
 from .models import CreditorAccount, DebitFile, DirectDebit, Mandate
 
 # --- export --------------------------------------------------------------------------------------------------------

@@ -41,6 +41,18 @@ def debtor(org, creditor):
     return customer
 
 
+def debtors_with_mandates(org, prefix, count):
+    """`count` customers collected by direct debit, each with an active mandate UMR-<prefix><n>."""
+    debtors = []
+    for n in range(count):
+        customer = Customer.objects.create(organisation=org, ref=f"{prefix}{n}", name=f"Debtor {prefix}{n}",
+                                           email=f"{prefix.lower()}{n}@example.org",
+                                           collect_by=Customer.CollectBy.DIRECT_DEBIT)
+        make_mandate(customer, f"UMR-{prefix}{n}")
+        debtors.append(customer)
+    return debtors
+
+
 def items(run):
     return [(item.invoice.number, item.outcome, item.reason) for item in run.item_list]
 
@@ -169,12 +181,7 @@ def test_direct_debit_skips_no_bank_account_and_a_lapsed_mandate(org, clerk, deb
 
 @pytest.mark.django_db
 def test_a_run_schedules_its_debits_in_batches_and_a_line_taken_meanwhile_comes_out_in_progress(org, clerk, creditor):
-    debtors = []
-    for n in range(4):
-        customer = Customer.objects.create(organisation=org, ref=f"B{n}", name=f"Batch {n}",
-                                           email=f"b{n}@example.org", collect_by=Customer.CollectBy.DIRECT_DEBIT)
-        make_mandate(customer, f"UMR-B{n}")
-        debtors.append(customer)
+    debtors = debtors_with_mandates(org, "B", 4)
     invoices = [invoice_for(org, customer, clerk) for customer in debtors]
     # The back office scheduled a debit of the third invoice by hand: its line is in flight without a collection.
     taken = invoices[2]
@@ -223,12 +230,7 @@ def test_a_run_does_not_look_for_r_transactions_of_debits_still_with_the_bank(or
 def test_a_chunk_whose_run_lines_fail_keeps_none_of_its_debits(org, clerk, creditor, monkeypatch):
     from .. import services
 
-    debtors = []
-    for n in range(2):
-        customer = Customer.objects.create(organisation=org, ref=f"F{n}", name=f"Full {n}",
-                                           email=f"f{n}@example.org", collect_by=Customer.CollectBy.DIRECT_DEBIT)
-        make_mandate(customer, f"UMR-F{n}")
-        debtors.append(customer)
+    debtors = debtors_with_mandates(org, "F", 2)
     invoices = [invoice_for(org, customer, clerk) for customer in debtors]
     day = invoices[0].due_on - timedelta(days=14)
     # A full chunk of direct debits, whose run lines cannot be written once.
