@@ -60,6 +60,8 @@ MONEY_LOCALES = {"fr": "fr_FR", "en": "en_GB"}
 RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(minutes=120))
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 STUCK_AFTER = timedelta(minutes=10)
+# A backlog none of whose messages went out for this long has no task sending it: the sweep starts one.
+DRAIN_IDLE = timedelta(minutes=5)
 ERROR_MAX_CHARS = 2000
 
 
@@ -620,6 +622,14 @@ def retry_due_messages(*, limit: int = 200) -> dict[str, int]:
     has had its attempts. Queued messages whose time has come are then sent,
     oldest first, at most `limit` per run; that also covers messages whose
     after-commit task was lost.
+
+    When more than `limit` are due, the rest is handed to a delivery task per
+    organisation (deliver_queued_task), unless one of its messages went out
+    within DRAIN_IDLE, which says a task is already sending them: a collection
+    run's 100,000 pre-notifications whose task was lost would otherwise take
+    the sweep 42 hours at 200 every five minutes. A second task for the same
+    organisation would still send each message once (the claim under the row
+    lock); it is only spared.
     """
     now = timezone.now()
     requeued = 0
@@ -635,19 +645,30 @@ def retry_due_messages(*, limit: int = 200) -> dict[str, int]:
                 message.next_attempt_at = now
                 requeued += 1
             message.save(update_fields=["last_error", "claimed_at", "status", "next_attempt_at"])
-    due = list(
-        OutboxMessage.objects.filter(status=Status.QUEUED, next_attempt_at__lte=now)
-        .order_by("next_attempt_at", "pk")
-        .values_list("pk", flat=True)[:limit]
-    )
+    queued = OutboxMessage.objects.filter(status=Status.QUEUED, next_attempt_at__lte=now)
+    due = list(queued.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit + 1])
+    # Read before this sweep sends anything, so that its own sends do not count as a task at work.
+    backlog = _idle_backlogs(queued, now) if len(due) > limit else []
+    due = due[:limit]
     outcomes = Counter(deliver_message(message_id=pk).status for pk in due)
+    for organisation_id in backlog:
+        _enqueue_organisation_delivery(organisation_id)
     return {
         "requeued": requeued,
         "attempted": len(due),
         "sent": outcomes[Status.SENT],
         "retrying": outcomes[Status.QUEUED],
         "failed": outcomes[Status.FAILED],
+        "handed_off": len(backlog),
     }
+
+
+def _idle_backlogs(queued: models.QuerySet[OutboxMessage], now: Any) -> list[int | None]:
+    """The organisations with due messages of which none was sent within DRAIN_IDLE."""
+    waiting = set(queued.order_by().values_list("organisation_id", flat=True).distinct())
+    busy = set(OutboxMessage.objects.filter(status=Status.SENT, sent_at__gte=now - DRAIN_IDLE)
+               .order_by().values_list("organisation_id", flat=True).distinct())
+    return sorted(waiting - busy, key=lambda pk: (pk is None, pk or 0))
 
 
 # --- staff actions -----------------------------------------------------------------------------

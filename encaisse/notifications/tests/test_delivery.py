@@ -47,7 +47,7 @@ def test_a_refused_mail_stays_queued_with_the_error_and_the_sweep_sends_it_later
         report = retry_due_messages()
 
     message.refresh_from_db()
-    assert report == {"requeued": 0, "attempted": 1, "sent": 1, "retrying": 0, "failed": 0}
+    assert report == {"requeued": 0, "attempted": 1, "sent": 1, "retrying": 0, "failed": 0, "handed_off": 0}
     assert message.status == Status.SENT
     assert message.attempts == 2
     assert len(mail.outbox) == 1
@@ -176,3 +176,48 @@ def test_two_workers_delivering_the_same_message_send_it_once(org, customer):
     assert message.status == Status.SENT
     assert message.attempts == 1
     assert len(mail.outbox) == 1
+
+
+def queue_lost(org, customer, count):
+    """Messages whose after-commit delivery task was lost (the on-commit callbacks never run)."""
+    return [queue_email(organisation=org, template_code="generic", to=customer.email,
+                        context={"subject": f"Avis {n}", "body": "…"}, idempotency_key=f"lost:{n}")
+            for n in range(count)]
+
+
+@pytest.mark.django_db
+def test_a_backlog_beyond_the_sweeps_limit_is_handed_to_a_delivery_task(org, customer):
+    queue_lost(org, customer, 7)
+
+    report = retry_due_messages(limit=3)
+
+    # The sweep sent its three; the task it started for the organisation sent the other four at once.
+    assert (report["attempted"], report["handed_off"]) == (3, 1)
+    assert OutboxMessage.objects.filter(status=Status.SENT).count() == 7
+    assert len(mail.outbox) == 7
+
+
+@pytest.mark.django_db
+def test_the_sweep_starts_no_second_task_while_one_is_sending(org, customer, django_capture_on_commit_callbacks):
+    queue_hello(org, customer, django_capture_on_commit_callbacks)  # went out just now: a task is at work
+    queue_lost(org, customer, 5)
+
+    report = retry_due_messages(limit=2)
+
+    assert (report["attempted"], report["handed_off"]) == (2, 0)
+    assert OutboxMessage.objects.filter(status=Status.QUEUED).count() == 3
+    with time_machine.travel(timezone.now() + timedelta(minutes=6)):
+        # Nothing went out for longer than DRAIN_IDLE (the sweep's own sends do not count): the task is lost.
+        report = retry_due_messages(limit=2)
+    assert (report["attempted"], report["handed_off"]) == (2, 1)
+    assert OutboxMessage.objects.filter(status=Status.QUEUED).count() == 0
+    assert len(mail.outbox) == 6
+
+
+@pytest.mark.django_db
+def test_a_backlog_within_the_limit_is_sent_by_the_sweep_alone(org, customer):
+    queue_lost(org, customer, 3)
+
+    report = retry_due_messages(limit=3)
+
+    assert (report["attempted"], report["sent"], report["handed_off"]) == (3, 3, 0)
