@@ -25,31 +25,48 @@ _CONTAINERS = frozenset({tuple, frozenset})  # hashable, yet equal to another ho
 
 
 def _prepared(model: type[models.Model], names: tuple[str, ...] | list[str], rows: list[tuple], connection: Any
-              ) -> list[list[Any]]:
+              ) -> list[tuple]:
+    """The rows with each value as the driver takes it, converted column by column (a batch of 100,000 repeats a
+    few dates: each distinct value is converted once)."""
     fields = [model._meta.get_field(name) for name in names]
-    prepared = [list(row) for row in rows]
-    for i, f in enumerate(fields):
-        # A foreign key goes as it is when the key it points to does (an integer id; not a UUID).
-        if (f.target_field if f.is_relation else f).get_internal_type() in _RAW:
-            continue
-        # A batch repeats the same few dates: each converted once. Keyed by type and value, since values equal
-        # across types convert differently (1, True and 1.0 in a JSONField); a tuple and an unhashable value
-        # (a dict for a JSONField) by identity, safe while every value stays alive in `rows` during the call.
-        cache: dict[Any, Any] = {}
-        for values in prepared:
-            value = values[i]
-            cls = value.__class__
-            key = (_BY_IDENTITY, id(value)) if cls in _CONTAINERS else (cls, value)
-            try:
-                values[i] = cache[key]
-            except KeyError:
-                values[i] = cache[key] = f.get_db_prep_save(value, connection)
-            except TypeError:
-                key = (_BY_IDENTITY, id(value))
-                if key not in cache:
-                    cache[key] = f.get_db_prep_save(value, connection)
-                values[i] = cache[key]
-    return prepared
+    # A foreign key goes as it is when the key it points to does (an integer id; not a UUID).
+    converted = [i for i, f in enumerate(fields)
+                 if (f.target_field if f.is_relation else f).get_internal_type() not in _RAW]
+    if not converted:
+        return rows
+    columns = list(zip(*rows, strict=True))
+    for i in converted:
+        columns[i] = _converted(fields[i], columns[i], connection)
+    return list(zip(*columns, strict=True))
+
+
+def _converted(field: models.Field, values: tuple, connection: Any) -> list[Any]:
+    kinds = set(map(type, values))
+    if len(kinds) == 1 and kinds.isdisjoint(_CONTAINERS):
+        # One type: equal values convert alike, so a dict by value does (1, True and 1.0 never meet here).
+        try:
+            by_value = {value: field.get_db_prep_save(value, connection) for value in set(values)}
+        except TypeError:  # unhashable (a dict for a JSONField)
+            pass
+        else:
+            return list(map(by_value.__getitem__, values))
+    # Mixed types, tuples or unhashable values: keyed by type and value, tuples and unhashable values by identity
+    # (safe while every value stays alive in `values` during the call).
+    cache: dict[Any, Any] = {}
+    out = []
+    for value in values:
+        cls = value.__class__
+        key = (_BY_IDENTITY, id(value)) if cls in _CONTAINERS else (cls, value)
+        try:
+            out.append(cache[key])
+        except KeyError:
+            out.append(cache.setdefault(key, field.get_db_prep_save(value, connection)))
+        except TypeError:
+            key = (_BY_IDENTITY, id(value))
+            if key not in cache:
+                cache[key] = field.get_db_prep_save(value, connection)
+            out.append(cache[key])
+    return out
 
 
 def insert_rows(model: type[models.Model], names: tuple[str, ...] | list[str], rows: list[tuple]) -> None:
@@ -80,8 +97,10 @@ def update_rows(model: type[models.Model], names: list[str], rows: list[tuple], 
     extra = list((where or {}).items())
     for column, _value in extra:
         sql += f" AND {quote(model._meta.get_field(column).column)} = %s"
-    params = [[*values, *(value for _c, value in extra)]
-              for values in _prepared(model, [*names, model._meta.pk.name], rows, connection)]
+    params = _prepared(model, [*names, model._meta.pk.name], rows, connection)
+    if extra:
+        conditions = tuple(value for _c, value in extra)
+        params = [(*values, *conditions) for values in params]
     with _one_transaction(connection), connection.cursor() as cursor:
         cursor.executemany(sql, params)
         return cursor.rowcount
