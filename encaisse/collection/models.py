@@ -10,6 +10,12 @@ day's collection at once cannot both charge or batch an invoice.
 A **CollectionRun** is one pass over the due invoices (the daily task, a
 click in the back office, `encaisse collect`); its **RunItem**s say what it
 did with each invoice considered, including everything it skipped and why.
+
+A **CollectionHold** is staff saying "not automatically": a customer blocked
+(none of their invoices) or one posted invoice disputed, with the reason. It
+is a record, never deleted: lifting it dates and signs it, and the database
+holds at most one hold in force per customer (block) and per invoice
+(dispute). collection.holds writes them; runs read them once.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
 from encaisse.invoicing.models import Invoice, InvoiceType
 from encaisse.ledger.models import EntryLine
@@ -231,3 +238,72 @@ class RunItem(models.Model):
     @property
     def amount(self) -> Money:
         return Money(self.amount_minor, self.currency)
+
+
+class HoldKind(models.TextChoices):
+    # The values are SkipReason's: a run line skipped for a hold gives the hold's kind as its reason.
+    CUSTOMER_BLOCKED = "customer_blocked", _("Customer blocked")
+    DISPUTED = "disputed", _("Invoice disputed")
+
+
+class CollectionHold(models.Model):
+    """No automatic collection for a customer (blocked) or one of their invoices (disputed) while in force.
+
+    In force until lifted; kept afterwards, with who placed and who lifted it,
+    as the record of why an invoice was not collected. Written by
+    collection.holds only.
+    """
+
+    Kind = HoldKind
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="collection_holds")
+    kind = models.CharField(_("kind"), max_length=16, choices=HoldKind)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="collection_holds",
+                                 verbose_name=_("customer"))
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="collection_holds", verbose_name=_("invoice"))
+    # As long as a run line's message, which repeats it.
+    reason = models.CharField(_("reason"), max_length=300)
+    created_at = models.DateTimeField(_("placed at"), auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+", verbose_name=_("placed by"))
+    lifted_at = models.DateTimeField(_("lifted at"), null=True, blank=True)
+    lifted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                  related_name="+", verbose_name=_("lifted by"))
+
+    class Meta:
+        verbose_name = _("collection hold")
+        verbose_name_plural = _("collection holds")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # A dispute is about one invoice; a block about every invoice of the customer, so names none.
+            models.CheckConstraint(
+                condition=(Q(kind=HoldKind.DISPUTED, invoice__isnull=False)
+                           | Q(kind=HoldKind.CUSTOMER_BLOCKED, invoice__isnull=True)),
+                name="hold_dispute_names_its_invoice"),
+            models.CheckConstraint(condition=~Q(reason=""), name="hold_has_a_reason"),
+            models.UniqueConstraint(
+                fields=["customer"], condition=Q(kind=HoldKind.CUSTOMER_BLOCKED, lifted_at__isnull=True),
+                name="one_block_in_force_per_customer",
+                violation_error_message=_("This customer is already blocked.")),
+            models.UniqueConstraint(
+                fields=["invoice"], condition=Q(kind=HoldKind.DISPUTED, lifted_at__isnull=True),
+                name="one_dispute_in_force_per_invoice",
+                violation_error_message=_("This invoice is already disputed.")),
+        ]
+
+    def __str__(self) -> str:
+        subject = self.invoice.display_name if self.invoice_id else str(self.customer)
+        return f"{self.get_kind_display()} — {subject}"
+
+    @property
+    def in_force(self) -> bool:
+        return self.lifted_at is None
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise HoldKept()
+
+
+class HoldKept(DomainError):
+    code = "collection_hold_kept"
+    message = _("A collection hold is kept as a record: lift it instead of deleting it.")

@@ -20,9 +20,16 @@ to the customer and people take over.
 allow, an amount below the policy's minimum, a collection already open for
 the invoice (IN_PROGRESS; also what a second worker gets when it loses the
 race on the one-open-collection-per-line index), a lapsed or revoked mandate
-(MANDATE_LAPSED), no active direct-debit bank account (NO_BANK_ACCOUNT).
-CUSTOMER_BLOCKED and DISPUTED are not produced yet: there is no credit or
-dispute model; they wait in the enum for the issue that brings them.
+(MANDATE_LAPSED), no active direct-debit bank account (NO_BANK_ACCOUNT),
+and the holds staff place (collection.holds): a blocked customer
+(CUSTOMER_BLOCKED) or a disputed invoice (DISPUTED), the hold's reason as
+the line's message. A run reads the holds in force once (`holds_in_force`)
+and looks each invoice up in them: a due card retry is held before it is
+charged (its collection keeps waiting, tried again once the hold is lifted),
+an invoice with a collection already open stays IN_PROGRESS, any other is
+held before anything is claimed or written for it. A hold does not recall
+what is already under way (a card charge in flight, a debit scheduled), but
+it stops the re-presentation of a returned debit (below).
 
 **Card.** Claim, call, apply: the Collection (IN_FLIGHT, try n) is committed
 first, then `payments.methods.charge_saved_method` is called outside any
@@ -50,7 +57,10 @@ invoices come out skipped (IN_PROGRESS). A chunk's items are listed in
 invoice order whatever path they took.
 The collection follows its debit at the start of every run (settled →
 COLLECTED, cancelled → CANCELLED); rejects and returns come through
-`handle_r_transactions`.
+`handle_r_transactions`. A debit returned for insufficient funds while its
+customer is blocked or its invoice disputed is not presented again: the
+collection is CANCELLED with the hold's reason, and the invoice is collected
+afresh once the hold is lifted.
 
 **Failure actions**, when every try failed: the pay link emailed to the
 customer (template `collection_failed`), and — since no dunning or credit
@@ -110,6 +120,7 @@ from encaisse.sepa.preferences import CollectionMethod, card_expired, collection
 from encaisse.sepa.reasons import reason as reason_of
 
 from . import selectors
+from .holds import HoldsInForce, hold_on, holds_in_force
 from .models import Collection, CollectionPolicy, CollectionRun, Method, Outcome, RunItem, SkipReason
 from .selectors import DueInvoice
 
@@ -158,6 +169,7 @@ class _Run:
     type_policies: dict[int, CollectionPolicy]
     creditor_account: Any
     currency: str  # the organisation's, that of the policies' minimum amounts
+    holds: HoldsInForce = field(default_factory=HoldsInForce)  # blocked customers, disputed invoices
     methods: dict[int, CollectionMethod] = field(default_factory=dict)
     taken_up: set[int] = field(default_factory=set)  # lines already listed by _take_up_in_flight
     pending: list[tuple] = field(default_factory=list)  # run lines to write, as _ITEM_COLUMNS rows
@@ -228,7 +240,8 @@ def run_collection(*, organisation: Organisation, on: date, dry_run: bool = Fals
         run.save(force_insert=True)
     default, per_type = selectors.policies(organisation)
     state = _Run(run=run, on=on, by=user, dry_run=dry_run, default_policy=default, type_policies=per_type,
-                 creditor_account=active_creditor_account(organisation), currency=organisation.currency)
+                 creditor_account=active_creditor_account(organisation), currency=organisation.currency,
+                 holds=holds_in_force(organisation))
     try:
         if not dry_run:
             _take_up_in_flight(state, organisation, shard)
@@ -424,12 +437,21 @@ def _consider(state: _Run, invoice: DueInvoice, open_by_line: dict[int, Collecti
     if day > horizon and not retry_due:
         return
     due = Money(invoice.due_minor, invoice.currency)
+    # Two dict lookups: the holds were read once for the run.
+    hold = state.holds.on(customer_id=invoice.party_id, invoice_id=invoice.pk)
     if retry_due:
-        seen_retries.add(open_one.pk)
+        seen_retries.add(open_one.pk)  # held, it keeps waiting: not cancelled at the end of the run
+        if hold is not None:
+            state.item(invoice, due, Outcome.SKIPPED, method=open_one.method, reason=SkipReason(hold.kind),
+                       message=hold.reason, collection=None if state.dry_run else open_one)
+            return
         _retry_card(state, open_one, invoice, due, policy)
     elif open_one is not None:
         state.item(invoice, due, Outcome.SKIPPED, method=open_one.method, reason=SkipReason.IN_PROGRESS,
                    collection=open_one if not state.dry_run else None)
+    elif hold is not None:
+        state.item(invoice, due, Outcome.SKIPPED, method=kind if kind in _METHODS else "",
+                   reason=SkipReason(hold.kind), message=hold.reason)
     else:
         _collect_one(state, invoice, due, policy)
 
@@ -741,6 +763,12 @@ def _handle_one(rtx: RTransaction, *, by: Any) -> None:
         return
     already_represented = debit.represents_id is not None or debit.representations.exists()
     if reason_of(rtx.reason_code).represent and policy.represent_insufficient_funds and not already_represented:
+        if (hold := hold_on(customer_id=debit.customer_id, invoice_id=debit.invoice_id)) is not None:
+            # Not presented again while staff hold it; not failed either: collected afresh once lifted.
+            collection.status, collection.next_try_on = S.CANCELLED, None
+            collection.reason = f"{hold.get_kind_display()}: {hold.reason}"[:200]
+            collection.save()
+            return
         mandate = current_mandate(debit.customer)
         if mandate is not None:
             collection.tries += 1

@@ -4,6 +4,8 @@ Policies are the only thing edited here (audited). Collections and runs are
 facts recorded by collection.services: their pages are read-only and tell
 the whole story — each invoice a run considered with its result and reason,
 each try of a collection (card attempts, direct debits, the bank's answers).
+Holds (a customer blocked, an invoice disputed) are placed and lifted here
+through collection.holds, never edited or deleted.
 """
 
 from __future__ import annotations
@@ -13,20 +15,41 @@ from itertools import pairwise
 from typing import Any
 
 from django import forms
-from django.contrib import admin
-from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
+from django.contrib import admin, messages
+from django.db.models import Model, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_http_methods
 
-from encaisse.collection.models import Collection, CollectionPolicy, CollectionRun, Outcome, RunItem
+from encaisse.collection.holds import (
+    HoldRefused,
+    block_customer,
+    check_block,
+    check_dispute,
+    dispute_invoice,
+    lift_hold,
+)
+from encaisse.collection.models import (
+    Collection,
+    CollectionHold,
+    CollectionPolicy,
+    CollectionRun,
+    HoldKind,
+    Outcome,
+    RunItem,
+)
 from encaisse.core.audit import events_for, record_event
 from encaisse.core.money import Money
+from encaisse.invoicing.models import Invoice
 from encaisse.payments.models import PaymentAttempt
 from encaisse.sepa.models import DirectDebit, RTransaction
 
-from ..site import OrganisationScopedAdmin, ReadOnlyAdmin
+from ..site import OrganisationScopedAdmin, ReadOnlyAdmin, adopt
 from ..templatetags.backoffice_tags import format_money
 from .sepa import r_label
 
@@ -280,4 +303,209 @@ class CollectionRunAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, extra_context=context)
 
 
-__all__ = ["CollectionAdmin", "CollectionPolicyAdmin", "CollectionRunAdmin", "invoice_link"]
+# --- holds -------------------------------------------------------------------------------------------------------
+
+
+class HoldForm(forms.ModelForm):
+    """Place a hold: a customer blocked, or one posted invoice disputed (its customer is the invoice's).
+
+    The form says the service's refusals (collection.holds.check_block and
+    check_dispute) before anything is saved; the service checks again when
+    it writes, and the database's indexes decide a race.
+    """
+
+    class Meta:
+        model = CollectionHold
+        fields = ("organisation", "kind", "customer", "invoice", "reason")
+        widgets = {"reason": forms.Textarea(attrs={"rows": 3, "cols": 60})}
+        help_texts = {
+            "kind": _("Blocked: no automatic collection for any invoice of the customer. Disputed: none for the "
+                      "chosen invoice; the customer's other invoices are collected as usual."),
+            "customer": _("The customer to block (for a dispute: empty, or the invoice's customer)."),
+            "invoice": _("The posted invoice the customer disputes (for a block: empty)."),
+            "reason": _("Why; shown on every invoice the collection runs skip, and kept once the hold is "
+                        "lifted."),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "customer" in self.fields:  # the add form (a placed hold is shown read-only, without fields)
+            self.fields["customer"].required = False  # a dispute's customer is its invoice's
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        kind, customer, invoice = cleaned.get("kind"), cleaned.get("customer"), cleaned.get("invoice")
+        organisation = cleaned.get("organisation")
+        if kind == HoldKind.CUSTOMER_BLOCKED:
+            if invoice is not None:
+                self.add_error("invoice", _("A block is for every invoice of the customer: leave the invoice "
+                                            "empty, or choose “Invoice disputed”."))
+            if customer is None:
+                self.add_error("customer", _("Choose the customer to block."))
+        elif kind == HoldKind.DISPUTED:
+            if invoice is None:
+                self.add_error("invoice", _("Choose the disputed invoice."))
+            elif customer is not None and customer.pk != invoice.party_id:
+                self.add_error("customer", _("The invoice is not this customer's."))
+            else:
+                cleaned["customer"] = invoice.party
+        if self.errors or organisation is None:
+            return cleaned
+        try:
+            if kind == HoldKind.CUSTOMER_BLOCKED:
+                check_block(organisation=organisation, customer=customer)
+            else:
+                check_dispute(organisation=organisation, invoice=invoice)
+        except HoldRefused as error:
+            self.add_error(None, str(error))
+        return cleaned
+
+    def validate_constraints(self) -> None:
+        """The refusals above say it in words; the service and the database enforce it."""
+
+
+class HoldStateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("in_force", _("In force")), ("lifted", _("Lifted"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "in_force":
+            return queryset.filter(lifted_at__isnull=True)
+        if self.value() == "lifted":
+            return queryset.filter(lifted_at__isnull=False)
+        return queryset
+
+
+@admin.register(CollectionHold)
+class CollectionHoldAdmin(OrganisationScopedAdmin):
+    """Holds are placed through the add form and lifted by the Lift button or action; never edited or deleted."""
+
+    form = HoldForm
+    change_form_template = "backoffice/collection/collectionhold_change_form.html"
+    list_display = ("kind", "customer", "invoice_column", "reason", "created_at", "created_by", "lifted")
+    list_filter = (HoldStateFilter, "kind")
+    search_fields = ("customer__name", "customer__ref", "invoice__number", "reason")
+    list_select_related = ("customer", "invoice", "created_by", "lifted_by", "organisation")
+    autocomplete_fields = ("customer", "invoice")
+    date_hierarchy = "created_at"
+    actions = ["lift_selected"]
+    shown = ("organisation", "kind", "customer", "invoice_column", "reason", "created_at", "created_by",
+             "lifted_at", "lifted_by")
+
+    @admin.display(description=_("invoice"), ordering="invoice__number")
+    def invoice_column(self, hold: CollectionHold) -> str:
+        return invoice_link(hold.invoice)
+
+    @admin.display(description=_("lifted"), ordering="lifted_at")
+    def lifted(self, hold: CollectionHold) -> str:
+        if hold.lifted_at is None:
+            return gettext("In force")
+        return format_html("{} ({})", formats_datetime(hold.lifted_at), hold.lifted_by or gettext("system"))
+
+    def get_fields(self, request: HttpRequest, obj: CollectionHold | None = None) -> Any:
+        if obj is None:
+            return HoldForm.Meta.fields
+        return self.shown
+
+    def get_readonly_fields(self, request: HttpRequest, obj: CollectionHold | None = None) -> Any:
+        return () if obj is None else self.shown
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        initial.setdefault("kind", HoldKind.CUSTOMER_BLOCKED)
+        return initial
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_lift_permission(self, request: HttpRequest) -> bool:
+        return self._member(request)
+
+    def save_model(self, request: HttpRequest, obj: CollectionHold, form: forms.ModelForm, change: bool) -> None:
+        data = form.cleaned_data
+        if data["kind"] == HoldKind.CUSTOMER_BLOCKED:
+            hold = block_customer(organisation=data["organisation"], customer=data["customer"],
+                                  reason=data["reason"], by=request.user)
+        else:
+            hold = dispute_invoice(organisation=data["organisation"], invoice=data["invoice"],
+                                   reason=data["reason"], by=request.user)
+        adopt(obj, hold)
+
+    def add_view(self, request: HttpRequest, form_url: str = "",
+                 extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except HoldRefused as error:  # lost a race the form's checks could not see: nothing was written
+            messages.error(request, str(error))
+            return HttpResponseRedirect(request.get_full_path())
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        hold = self.get_object(request, object_id)
+        context = {
+            **(extra_context or {}),
+            "audit_events": list(events_for(hold)),
+            "lift_url": reverse("admin:collection_collectionhold_lift", args=[hold.pk]) if hold.in_force else None,
+        }
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def get_urls(self) -> list[URLPattern]:
+        lift = self.admin_site.admin_view(require_http_methods(["GET", "POST"])(self.lift_view))
+        return [path("<int:pk>/lift/", lift, name="collection_collectionhold_lift"), *super().get_urls()]
+
+    def lift_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Ask, then lift the hold: the next collection run collects what it stopped."""
+        hold = self.get_object(request, str(pk))
+        page = reverse("admin:collection_collectionhold_change", args=[hold.pk])
+        if request.method == "POST":
+            try:
+                lift_hold(hold=hold, by=request.user)
+            except HoldRefused as error:
+                messages.error(request, str(error))
+            else:
+                messages.success(request, lifted_message(hold))
+            return HttpResponseRedirect(page)
+        context = {**self.admin_site.each_context(request), "title": gettext("Lift this hold?"), "hold": hold,
+                   "opts": self.opts, "page_url": page}
+        return TemplateResponse(request, "backoffice/collection/hold_lift.html", context)
+
+    @admin.action(description=_("Lift the selected holds"), permissions=["lift"])
+    def lift_selected(self, request: HttpRequest, queryset: QuerySet[CollectionHold]) -> None:
+        lifted = 0
+        for hold in queryset.select_related("customer", "invoice").order_by("pk"):
+            try:
+                lift_hold(hold=hold, by=request.user)
+            except HoldRefused as error:
+                self.message_user(request, f"{hold}: {error}", messages.WARNING)
+            else:
+                lifted += 1
+        if lifted:
+            self.message_user(request, ngettext(
+                "%(count)s hold lifted: the next collection run collects what it stopped.",
+                "%(count)s holds lifted: the next collection run collects what they stopped.",
+                lifted) % {"count": lifted}, messages.SUCCESS)
+
+
+def lifted_message(hold: CollectionHold) -> str:
+    if hold.kind == HoldKind.CUSTOMER_BLOCKED:
+        return gettext("%(customer)s is no longer blocked: the next collection run collects their invoices.") % {
+            "customer": hold.customer}
+    return gettext("Invoice %(invoice)s is no longer disputed: the next collection run collects it.") % {
+        "invoice": hold.invoice.display_name}
+
+
+def formats_datetime(value: Any) -> str:
+    return formats.date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
+
+
+def holds_in_force_on(invoice: Invoice) -> list[CollectionHold]:
+    """The holds stopping one invoice's automatic collection now: its dispute, its customer's block."""
+    return list(CollectionHold.objects.filter(Q(invoice=invoice) | Q(customer_id=invoice.party_id,
+                                                                     invoice__isnull=True),
+                                              lifted_at__isnull=True).select_related("created_by"))
+
+
+__all__ = ["CollectionAdmin", "CollectionHoldAdmin", "CollectionPolicyAdmin", "CollectionRunAdmin", "invoice_link"]
