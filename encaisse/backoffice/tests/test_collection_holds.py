@@ -42,7 +42,7 @@ def test_staff_block_a_customer_through_the_service_and_see_the_hold_read_only(s
     assert "Disputes everything" in shown
     assert 'name="reason"' not in shown  # read-only
     assert lift_url(hold) in shown
-    assert "collection_held" in shown  # its audit trail
+    assert "collection put on hold" in shown  # its audit trail
     listing = staff.get(reverse(LIST)).content.decode()
     assert "Disputes everything" in listing
     assert "Jeanne Martin" in listing
