@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from encaisse.collection.models import CollectionHold
 from encaisse.core.audit import record_event
 from encaisse.core.money import Money
 from encaisse.invoicing.services.by_email import NoEmailForInvoices, set_invoices_by_email
@@ -92,7 +93,19 @@ class CustomerAdmin(OrganisationScopedAdmin):
             (reverse("staff:portal_link", args=[obj.pk]), _("Portal sign-in link")),
         ])
         held = format_html(" ({} {})", _("advance held:"), format_money(advance)) if advance.minor else ""
-        return format_html("{}{} · {}", format_money(balance), held, links)
+        return format_html("{}{} · {}<br>{}", format_money(balance), held, links, self._collection_hold(obj))
+
+    def _collection_hold(self, customer: Customer) -> str:
+        """The block of automatic collection in force, with its reason and a way to lift it; else how to place one."""
+        block = CollectionHold.objects.filter(customer=customer, kind=CollectionHold.Kind.CUSTOMER_BLOCKED,
+                                              lifted_at__isnull=True).first()
+        if block is None:
+            add = reverse("admin:collection_collectionhold_add")
+            return format_html('<a href="{}?customer={}&amp;kind={}">{}</a>', add, customer.pk,
+                               CollectionHold.Kind.CUSTOMER_BLOCKED, _("Block automatic collection"))
+        return format_html('<strong>{}</strong> {} · <a href="{}">{}</a>', _("Automatic collection blocked:"),
+                           block.reason, reverse("admin:collection_collectionhold_change", args=[block.pk]),
+                           _("see or lift the hold"))
 
     def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
         if obj is not None:

@@ -7,11 +7,11 @@ from typing import Any
 from django import template
 from django.db.models import Q
 
-from encaisse.collection.models import Collection
+from encaisse.collection.models import Collection, CollectionHold
 from encaisse.invoicing.models import Invoice
 from encaisse.sepa.models import DirectDebit
 
-from ..admin.collection import attempts_of, r_rows
+from ..admin.collection import attempts_of, holds_in_force_on, r_rows
 
 register = template.Library()
 
@@ -35,3 +35,12 @@ def collection_story(invoice: Invoice | None) -> dict[str, Any]:
         "debits": debits,
         "rtransactions": r_rows(debits),
     }
+
+
+@register.simple_tag
+def collection_holds(invoice: Invoice | None) -> list[CollectionHold]:
+    """Why automatic collection leaves this invoice alone now (its customer's block, its dispute); [] when nothing
+    does. Scoped like collection_story, by the admin that shows the page."""
+    if invoice is None or invoice.pk is None:
+        return []
+    return holds_in_force_on(invoice)

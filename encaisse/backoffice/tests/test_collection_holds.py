@@ -143,3 +143,21 @@ def test_another_organisations_holds_and_customers_are_out_of_reach(staff, org, 
     assert CollectionHold.objects.count() == 1
     theirs.refresh_from_db()
     assert theirs.lifted_at is None
+
+
+@pytest.mark.django_db
+def test_the_customer_page_offers_the_block_then_shows_it_with_its_reason(staff, org, clerk, customer):
+    customer_page = reverse("admin:parties_customer_change", args=[customer.pk])
+    shown = staff.get(customer_page).content.decode()
+    assert f"{reverse(ADD)}?customer={customer.pk}&amp;kind=customer_blocked" in shown
+    assert staff.get(reverse(ADD), {"customer": customer.pk, "kind": "customer_blocked"}).context[
+        "adminform"].form.initial["customer"] == str(customer.pk)
+
+    hold = block_customer(organisation=org, customer=customer, reason="Disputes everything", by=clerk)
+
+    shown = staff.get(customer_page).content.decode()
+    assert "Automatic collection blocked:" in shown
+    assert "Disputes everything" in shown
+    assert page(hold) in shown
+    lift_hold(hold=hold, by=clerk)
+    assert "Automatic collection blocked:" not in staff.get(customer_page).content.decode()
