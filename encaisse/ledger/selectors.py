@@ -12,7 +12,8 @@ from django.db.models.functions import Coalesce
 from encaisse.core.money import Money
 from encaisse.parties.models import Customer, Organisation
 
-from .models import Account, EntryLine, Journal, Settlement
+from .models import Account, Entry, EntryLine, Journal, Settlement
+from .prepared import Prepared
 
 CUSTOMER_ACCOUNT_KINDS = (Account.Kind.RECEIVABLE, Account.Kind.ADVANCE)
 PAYMENT_JOURNAL_KINDS = (Journal.Kind.BANK, Journal.Kind.CASH, Journal.Kind.CHEQUES, Journal.Kind.CLEARING)
@@ -69,6 +70,17 @@ def open_amount(line: EntryLine) -> Money:
     return Money(line.credit_minor - settled, line.currency)
 
 
+def entry_lines(entry: Entry) -> list[EntryLine]:
+    """The entry's lines, each with its account, in the order they were written.
+
+    An entry that post_entry has just written comes with them (no query); any
+    other entry's are read in one query.
+    """
+    if entry.lines.field.remote_field.cache_name in getattr(entry, "_prefetched_objects_cache", {}):
+        return list(entry.lines.all())
+    return list(entry.lines.select_related("account").order_by("pk"))
+
+
 def open_debit_lines(customer: Customer, line_ids: Collection[int] | None = None) -> list[tuple[EntryLine, Money]]:
     """The customer's debit lines with something still owed, oldest due first; only `line_ids` when given.
 
@@ -77,16 +89,34 @@ def open_debit_lines(customer: Customer, line_ids: Collection[int] | None = None
     needs (id, debit, currency, due date): a collection run asks this twice
     per card charge, and the full rows cost more to read than the sum does.
     """
+    if line_ids is not None and len(line_ids) == 1:  # a charge of one invoice: a read compiled once
+        (line_id,) = line_ids
+        return [_open_line(*row) for row in _OPEN_LINE.rows(customer_id=customer.pk, line_id=line_id)]
     lines = customer_lines(customer) if line_ids is None else EntryLine.objects.filter(
         pk__in=line_ids, party=customer).only("pk", "debit_minor", "currency", "due_on")
-    lines = (
-        lines
-        .filter(debit_minor__gt=0, account__kind=Account.Kind.RECEIVABLE)
-        .annotate(settled=Coalesce(Sum("settled_as_debit__amount_minor"), 0))
-        .filter(settled__lt=F("debit_minor"))
-        .order_by("due_on", "pk")
-    )
+    lines = _still_owed(lines).order_by("due_on", "pk")
     return [(line, Money(line.debit_minor - line.settled, line.currency)) for line in lines]
+
+
+def _still_owed(lines: QuerySet[EntryLine]) -> QuerySet[EntryLine]:
+    return (lines.filter(debit_minor__gt=0, account__kind=Account.Kind.RECEIVABLE)
+            .annotate(settled=Coalesce(Sum("settled_as_debit__amount_minor"), 0))
+            .filter(settled__lt=F("debit_minor")))
+
+
+_OPEN_LINE = Prepared(
+    lambda customer_id, line_id: _still_owed(EntryLine.objects.filter(pk=line_id, party_id=customer_id))
+    .order_by("due_on", "pk").values_list("pk", "debit_minor", "currency", "due_on", "settled"),
+    customer_id=-2_000_000_001, line_id=-2_000_000_002)
+
+
+def _open_line(pk: int, debit_minor: int, currency: str, due_on: date | None, settled: int
+               ) -> tuple[EntryLine, Money]:
+    """A row of _OPEN_LINE as open_debit_lines gives it: the line with only those fields, and what is owed."""
+    line = EntryLine.from_db(EntryLine.objects.db, ["id", "debit_minor", "currency", "due_on"],
+                             (pk, debit_minor, currency, due_on))
+    line.settled = settled
+    return line, Money(debit_minor - settled, currency)
 
 
 def open_credit_lines(customer: Customer) -> list[tuple[EntryLine, Money]]:
@@ -106,10 +136,34 @@ def accounts_of_kinds(organisation: Organisation, kinds: Iterable[str]) -> dict[
     The same choice as ledger.services.account_of_kind, for a posting that
     needs several accounts (a receipt: the money account, 411, 419, 627).
     """
+    wanted = sorted(set(kinds))
+    if not wanted:
+        return {}
+    if len(wanted) > len(_KIND_MARKERS):
+        accounts = Account.objects.filter(organisation=organisation, kind__in=wanted).order_by("code")
+    else:  # the slots left over repeat a kind: the same IN list
+        slots = dict(zip(_KIND_MARKERS, wanted + wanted[:1] * (len(_KIND_MARKERS) - len(wanted)), strict=True))
+        accounts = [_account(organisation, row) for row in _ACCOUNTS_OF_KINDS.rows(organisation_id=organisation.pk,
+                                                                                   **slots)]
     found: dict[str, Account] = {}
-    for account in Account.objects.filter(organisation=organisation, kind__in=set(kinds)).order_by("code"):
+    for account in accounts:
         found.setdefault(account.kind, account)
     return found
+
+
+ACCOUNT_FIELDS = ("id", "organisation_id", "code", "name", "kind")  # Account's and Journal's columns, in order
+_KIND_MARKERS = tuple(f"kind{n}" for n in range(6))
+_ACCOUNTS_OF_KINDS = Prepared(
+    lambda organisation_id, **kinds: Account.objects.filter(organisation_id=organisation_id,
+                                                            kind__in=list(kinds.values()))
+    .order_by("code").values_list(*ACCOUNT_FIELDS),
+    organisation_id=-2_000_000_001, **{name: f"\x00marker:{name}\x00" for name in _KIND_MARKERS})
+
+
+def _account(organisation: Organisation, row: tuple) -> Account:
+    account = Account.from_db(Account.objects.db, list(ACCOUNT_FIELDS), row)
+    Account._meta.get_field("organisation").set_cached_value(account, organisation)
+    return account
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,12 @@ Every function here runs inside the caller's transaction (or opens one) and
 either writes everything it was asked to or nothing. Entries are appended to
 the organisation's hash chain under a lock on its LedgerHead row, so two
 postings never take the same sequence number or the same previous hash.
+
+post_entries and settle, called thousands of times by a collection run inside
+its callers' transactions, take no savepoint of their own: every refusal is
+raised before they write anything, and a failure while writing (a database
+error) marks the caller's transaction for rollback, so half an entry can never
+be committed. The other functions keep a savepoint (transaction.atomic).
 """
 
 from __future__ import annotations
@@ -12,11 +18,14 @@ import calendar
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from django.db import router, transaction
+from django.db import connections, router, transaction
+from django.db.models import Max, Q, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from encaisse.core.audit import record_event
@@ -29,7 +38,8 @@ from encaisse.parties.models import Customer, Organisation
 from .chart import DEFAULT_ACCOUNTS, DEFAULT_JOURNALS
 from .errors import EmptyEntry, ForeignAccount, PeriodClosed, SettlementRefused, UnbalancedEntry
 from .models import Account, Entry, EntryLine, FiscalYear, Journal, LedgerHead, Period, Settlement
-from .selectors import open_amount
+from .prepared import Prepared
+from .selectors import ACCOUNT_FIELDS, accounts_of_kinds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,10 +117,22 @@ class _PeriodGuard:
         month = (day.year, day.month)
         if month in self._checked:
             return
-        period = ensure_fiscal_year(organisation=self.organisation, day=day)
-        if period.state == Period.State.CLOSED:
-            raise PeriodClosed(period=str(period), date=day.isoformat())
+        found = _PERIOD_STATE.rows(organisation_id=self.organisation.pk, day=day)
+        if not found or found[0][0] == Period.State.CLOSED:  # no period yet (opened now), or one to name
+            period = ensure_fiscal_year(organisation=self.organisation, day=day)
+            if period.state == Period.State.CLOSED:
+                raise PeriodClosed(period=str(period), date=day.isoformat())
         self._checked.add(month)
+
+
+# Markers standing for the arguments of the prepared reads (see prepared.py): no real id, key or date is one.
+_ID, _OTHER_ID, _KEY, _DAY = -2_000_000_001, -2_000_000_002, "\x00marker:key\x00", date(1, 1, 2)
+
+# The state of the period holding a day: ensure_fiscal_year's read, without building the Period.
+_PERIOD_STATE = Prepared(
+    lambda organisation_id, day: Period.objects.filter(organisation_id=organisation_id, start__lte=day, end__gte=day)
+    .order_by("start").values_list("state")[:1],
+    organisation_id=_ID, day=_DAY)
 
 
 def ensure_fiscal_year(*, organisation: Organisation, day: date) -> Period:
@@ -133,7 +155,13 @@ def ensure_fiscal_year(*, organisation: Organisation, day: date) -> Period:
     return Period.objects.get(organisation=organisation, start__lte=day, end__gte=day)
 
 
-@transaction.atomic
+def _transaction() -> AbstractContextManager[Any]:
+    """The caller's transaction when there is one (no savepoint: see the module docstring), else a new one."""
+    if connections[router.db_for_write(Entry)].in_atomic_block:
+        return nullcontext()
+    return transaction.atomic(using=router.db_for_write(Entry))
+
+
 def post_entries(
     organisation: Organisation, drafts: Sequence[tuple[EntryDraft, str]], *, by: Any = None
 ) -> list[Entry]:
@@ -143,54 +171,92 @@ def post_entries(
     entry written the first time and writes nothing, so a retried task or a
     double click records an event once. Raises UnbalancedEntry, EmptyEntry,
     ForeignAccount or PeriodClosed before writing anything.
-    """
-    head = _locked_head(organisation)
-    # Read under the lock: a concurrent poster may have written some keys meanwhile.
-    existing = {e.idempotency_key: e for e in Entry.objects.filter(
-        organisation=organisation, idempotency_key__in=[key for _draft, key in drafts])}
-    guard = _PeriodGuard(organisation)
-    for draft, key in drafts:
-        if key not in existing:
-            _check_draft(draft, organisation.pk)
-            guard.check(draft.date)
 
-    user = by if getattr(by, "is_authenticated", False) else None
-    origin, now = current_origin(), timezone.now()
-    first_sequence = head.last_sequence + 1
-    new_entries: list[Entry] = []
-    new_lines: list[tuple] = []  # (sequence, organisation, account, party, debit, credit, currency, due_on, label)
-    seen: set[str] = set()
-    for draft, key in drafts:
-        if key in existing or key in seen:
-            continue
-        seen.add(key)
-        lines = [
-            (line.account, line.party, line.debit.minor, line.credit.minor, line.debit.currency, line.due_on,
-             line.label[:200])
-            for line in draft.lines
-        ]
-        entry = _chain_entry(organisation, head, journal=draft.journal, day=draft.date, label=draft.label, key=key,
-                             reverses=draft.reverses, user=user, origin=origin, now=now, fingerprints=[
-                                 line_fingerprint(account_code=account.code, party_id=party.pk if party else None,
-                                                  debit=debit, credit=credit, currency=currency, due_on=due_on,
-                                                  label=label)
-                                 for account, party, debit, credit, currency, due_on, label in lines])
-        new_entries.append(entry)
-        new_lines.extend(
-            (entry.sequence, organisation.pk, account.pk, party.pk if party else None, debit, credit, currency,
-             due_on, label)
-            for account, party, debit, credit, currency, due_on, label in lines
-        )
-    if new_entries:
-        _write_entries(organisation, first_sequence, new_entries, new_lines)
-        LedgerHead.objects.filter(pk=head.pk).update(last_sequence=head.last_sequence, last_hash=head.last_hash)
+    An entry written by a call for one draft comes back with its lines
+    (`entry.lines.all()` and each line's account need no query), which a
+    payment then settles.
+    """
+    with _transaction():
+        head = _locked_head(organisation)
+        # Read under the lock: a concurrent poster may have written some keys meanwhile.
+        existing = _written_under(organisation, [key for _draft, key in drafts])
+        guard = _PeriodGuard(organisation)
+        for draft, key in drafts:
+            if key not in existing:
+                _check_draft(draft, organisation.pk)
+                guard.check(draft.date)
+
+        user = by if getattr(by, "is_authenticated", False) else None
+        origin, now = current_origin(), timezone.now()
+        first_sequence = head.last_sequence + 1
+        new_entries: list[Entry] = []
+        new_lines: list[tuple] = []  # (account, party, debit, credit, currency, due_on, label) of each new entry
+        seen: set[str] = set()
+        for draft, key in drafts:
+            if key in existing or key in seen:
+                continue
+            seen.add(key)
+            lines = [
+                (line.account, line.party, line.debit.minor, line.credit.minor, line.debit.currency, line.due_on,
+                 line.label[:200])
+                for line in draft.lines
+            ]
+            entry = _chain_entry(organisation, head, journal=draft.journal, day=draft.date, label=draft.label,
+                                 key=key, reverses=draft.reverses, user=user, origin=origin, now=now, fingerprints=[
+                                     line_fingerprint(account_code=account.code, party_id=party.pk if party else None,
+                                                      debit=debit, credit=credit, currency=currency, due_on=due_on,
+                                                      label=label)
+                                     for account, party, debit, credit, currency, due_on, label in lines])
+            new_entries.append(entry)
+            new_lines.append(lines)
+        if new_entries:
+            # The writes go together or not at all: in the caller's transaction, a failure here marks it for
+            # rollback rather than leaving an entry without its lines or a head that does not match the chain.
+            with transaction.mark_for_rollback_on_error(using=router.db_for_write(Entry)):
+                if len(new_entries) == 1 and _returns_ids():
+                    _write_entry(organisation, new_entries[0], new_lines[0])
+                else:
+                    _write_entries(organisation, first_sequence, new_entries, [
+                        (entry.sequence, organisation.pk, account.pk, party.pk if party else None, debit, credit,
+                         currency, due_on, label)
+                        for entry, lines in zip(new_entries, new_lines, strict=True)
+                        for account, party, debit, credit, currency, due_on, label in lines])
+                LedgerHead.objects.filter(pk=head.pk).update(last_sequence=head.last_sequence,
+                                                             last_hash=head.last_hash)
     written = {e.idempotency_key: e for e in new_entries}
     return [existing.get(key) or written[key] for _draft, key in drafts]
 
 
+def _written_under(organisation: Organisation, keys: list[str]) -> dict[str, Entry]:
+    """The entries already written under these keys, by key (one key: a prepared read, and the entry only if any)."""
+    if len(keys) != 1:
+        return {e.idempotency_key: e for e in Entry.objects.filter(organisation=organisation,
+                                                                   idempotency_key__in=keys)}
+    found = _ENTRY_UNDER_KEY.rows(organisation_id=organisation.pk, key=keys[0])
+    return {keys[0]: Entry.objects.get(pk=found[0][0])} if found else {}
+
+
+_ENTRY_UNDER_KEY = Prepared(
+    lambda organisation_id, key: Entry.objects.filter(organisation_id=organisation_id, idempotency_key=key)
+    .order_by().values_list("pk"),
+    organisation_id=_ID, key=_KEY)
+
+
 def _locked_head(organisation: Organisation) -> LedgerHead:
-    head, _created = LedgerHead.objects.get_or_create(organisation=organisation)
-    return LedgerHead.objects.select_for_update().get(pk=head.pk)
+    """The organisation's LedgerHead, locked until the transaction ends: one query once it exists."""
+    found = _LOCKED_HEAD.rows(organisation_id=organisation.pk)
+    if not found:  # the organisation's first posting (create_default_chart makes the head)
+        LedgerHead.objects.get_or_create(organisation=organisation)
+        found = _LOCKED_HEAD.rows(organisation_id=organisation.pk)
+    pk, last_sequence, last_hash = found[0]
+    return LedgerHead.from_db(router.db_for_write(LedgerHead), ["id", "organisation_id", "last_sequence", "last_hash"],
+                              (pk, organisation.pk, last_sequence, last_hash))
+
+
+_LOCKED_HEAD = Prepared(
+    lambda organisation_id: LedgerHead.objects.select_for_update().filter(organisation_id=organisation_id)
+    .values_list("pk", "last_sequence", "last_hash"),
+    organisation_id=_ID)
 
 
 def _chain_entry(organisation: Organisation, head: LedgerHead, *, journal: Journal, day: date, label: str, key: str,
@@ -289,17 +355,91 @@ def _write_entries(organisation: Organisation, first_sequence: int, entries: lis
     Entries get their ids back by sequence (unique per organisation); the
     Entry objects are then marked saved, so the append-only guard holds.
     """
-    insert_rows(Entry, ENTRY_COLUMNS, [
-        tuple(getattr(entry, Entry._meta.get_field(name).attname) for name in ENTRY_COLUMNS) for entry in entries
-    ])
-    ids = dict(Entry.objects.filter(organisation=organisation, sequence__gte=first_sequence)
-               .values_list("sequence", "pk"))
-    alias = router.db_for_write(Entry)
-    for entry in entries:
-        entry.pk = ids[entry.sequence]
-        entry._state.adding = False
-        entry._state.db = alias
+    if len(entries) == 1 and _returns_ids():
+        _insert_entry(entries[0])
+    else:
+        insert_rows(Entry, ENTRY_COLUMNS, [_entry_row(entry) for entry in entries])
+        ids = dict(Entry.objects.filter(organisation=organisation, sequence__gte=first_sequence)
+                   .values_list("sequence", "pk"))
+        alias = router.db_for_write(Entry)
+        for entry in entries:
+            _mark_saved(entry, ids[entry.sequence], alias)
+    ids = {entry.sequence: entry.pk for entry in entries}
     insert_rows(EntryLine, LINE_COLUMNS, [(ids[line[0]], *line[1:]) for line in lines])
+
+
+def _write_entry(organisation: Organisation, entry: Entry, lines: list[tuple]) -> None:
+    """INSERT one entry and its lines, both getting their ids back (RETURNING): no query to find them again.
+
+    The lines, with their accounts and parties, are then the entry's
+    `lines.all()`, as if prefetched: a payment settles its receivable line
+    without reading it back.
+    """
+    _insert_entry(entry)
+    rows = [(entry.pk, organisation.pk, account.pk, party.pk if party else None, debit, credit, currency, due_on,
+             label) for account, party, debit, credit, currency, due_on, label in lines]
+    alias = router.db_for_write(EntryLine)
+    attnames = [EntryLine._meta.get_field(name).attname for name in LINE_COLUMNS]
+    written = []
+    for pk, row, (account, party, *_amounts) in zip(_insert_returning(EntryLine, LINE_COLUMNS, rows), rows, lines,
+                                                   strict=True):
+        values = {"id": pk, **dict(zip(attnames, row, strict=True))}
+        line = EntryLine(*(values[field.attname] for field in EntryLine._meta.concrete_fields))
+        _mark_saved(line, pk, alias)
+        for name, value in (("entry", entry), ("organisation", organisation), ("account", account),
+                            ("party", party)):
+            EntryLine._meta.get_field(name).set_cached_value(line, value)
+        written.append(line)
+    # What prefetch_related("lines") would leave on the entry, without its query.
+    manager = entry.lines
+    cached = manager.get_queryset()
+    cached._result_cache, cached._prefetch_done = written, True
+    if not hasattr(entry, "_prefetched_objects_cache"):
+        entry._prefetched_objects_cache = {}
+    entry._prefetched_objects_cache[manager.field.remote_field.cache_name] = cached
+
+
+def _returns_ids() -> bool:
+    """Whether an INSERT of several rows can return their ids (PostgreSQL; SQLite from 3.35)."""
+    return connections[router.db_for_write(Entry)].features.can_return_rows_from_bulk_insert
+
+
+def _entry_row(entry: Entry) -> tuple:
+    return tuple(getattr(entry, Entry._meta.get_field(name).attname) for name in ENTRY_COLUMNS)
+
+
+def _insert_entry(entry: Entry) -> None:
+    (pk,) = _insert_returning(Entry, ENTRY_COLUMNS, [_entry_row(entry)])
+    _mark_saved(entry, pk, router.db_for_write(Entry))
+
+
+def _mark_saved(obj: Entry | EntryLine, pk: int, alias: str) -> None:
+    """The row is in the database: the append-only guard now refuses to save the object again."""
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = alias
+
+
+def _insert_returning(model: type[Entry] | type[EntryLine], names: tuple[str, ...], rows: list[tuple]) -> list[int]:
+    """INSERT a few rows in one statement and return their ids, in the order of `rows`.
+
+    A multi-row INSERT ... RETURNING gives the ids in the order of its VALUES
+    on PostgreSQL and SQLite (Django's bulk_create relies on it). Values are
+    prepared by their fields, as the ORM would.
+    """
+    if not rows:
+        return []
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    fields = [model._meta.get_field(name) for name in names]
+    one_row = f"({', '.join(['%s'] * len(fields))})"
+    sql = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+           f"VALUES {', '.join([one_row] * len(rows))} RETURNING {quote(model._meta.pk.column)}")
+    params = [field.get_db_prep_save(value, connection) for row in rows for field, value in zip(fields, row,
+                                                                                                  strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [pk for (pk,) in cursor.fetchall()]
 
 
 def post_entry(organisation: Organisation, draft: EntryDraft, *, idempotency_key: str, by: Any = None) -> Entry:
@@ -319,7 +459,6 @@ def reverse_entry(*, entry: Entry, on: date, label: str, idempotency_key: str, b
     return post_entry(entry.organisation, draft, idempotency_key=idempotency_key, by=by)
 
 
-@transaction.atomic
 def settle(
     *, debit_line_id: int, credit_line_id: int, amount: Money | None = None, idempotency_key: str, by: Any = None
 ) -> Settlement | None:
@@ -327,39 +466,74 @@ def settle(
 
     Settles `amount`, or as much as both lines still have open. Returns None if
     nothing is left to settle. Both lines are locked (in id order, so two
-    settlements cannot deadlock) before what remains is computed.
+    settlements cannot deadlock) before what remains is computed. The same key
+    again returns the settlement made the first time. SettlementRefused is
+    raised before anything is written.
     """
-    lines = {
-        line.pk: line
-        for line in EntryLine.objects.select_for_update()
-        .filter(pk__in=sorted({debit_line_id, credit_line_id}))
-        .order_by("pk")
-    }
-    debit, credit = lines[debit_line_id], lines[credit_line_id]
-    if existing := Settlement.objects.filter(organisation_id=debit.organisation_id,
-                                             idempotency_key=idempotency_key).first():
-        return existing
-    if debit.account_id != credit.account_id or debit.party_id != credit.party_id:
-        raise SettlementRefused(reason="not the same customer account")
-    if debit.currency != credit.currency:
-        raise SettlementRefused(reason="not the same currency")
-    if debit.debit_minor <= 0 or credit.credit_minor <= 0:
-        raise SettlementRefused(reason="a debit line and a credit line are needed")
-    available = min(open_amount(debit).minor, open_amount(credit).minor)
-    wanted = available if amount is None else amount.minor
-    if wanted > available:
-        raise SettlementRefused(reason=f"only {Money(available, debit.currency)} is open on both lines")
-    if wanted <= 0:
-        return None
-    return Settlement.objects.create(
-        organisation_id=debit.organisation_id,
-        debit_line=debit,
-        credit_line=credit,
-        amount_minor=wanted,
-        currency=debit.currency,
-        idempotency_key=idempotency_key,
-        created_by=by if getattr(by, "is_authenticated", False) else None,
-    )
+    with _transaction():
+        # Locked in id order (an IN list of the same id twice is one line).
+        lines = {row[0]: row for row in _LOCKED_LINES.rows(first=min(debit_line_id, credit_line_id),
+                                                           second=max(debit_line_id, credit_line_id))}
+        debit, credit = _SettledLine(*lines[debit_line_id]), _SettledLine(*lines[credit_line_id])
+        # Under the locks, in one query: a settlement already made under this key, and what settled each line
+        # so far (selectors.open_amount's sums, for both lines at once).
+        ((existing, debit_settled, credit_settled),) = _SETTLED.rows(
+            organisation_id=debit.organisation_id, key=idempotency_key, debit=debit.pk, credit=credit.pk)
+        if existing is not None:
+            return Settlement.objects.get(pk=existing)
+        if debit.account_id != credit.account_id or debit.party_id != credit.party_id:
+            raise SettlementRefused(reason="not the same customer account")
+        if debit.currency != credit.currency:
+            raise SettlementRefused(reason="not the same currency")
+        if debit.debit_minor <= 0 or credit.credit_minor <= 0:
+            raise SettlementRefused(reason="a debit line and a credit line are needed")
+        available = min(debit.debit_minor - debit_settled, credit.credit_minor - credit_settled)
+        wanted = available if amount is None else amount.minor
+        if wanted > available:
+            raise SettlementRefused(reason=f"only {Money(available, debit.currency)} is open on both lines")
+        if wanted <= 0:
+            return None
+        return Settlement.objects.create(  # one INSERT: whole or not at all
+            organisation_id=debit.organisation_id,
+            debit_line_id=debit.pk,
+            credit_line_id=credit.pk,
+            amount_minor=wanted,
+            currency=debit.currency,
+            idempotency_key=idempotency_key,
+            created_by=by if getattr(by, "is_authenticated", False) else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _SettledLine:
+    """What settle needs of a line it locked."""
+
+    pk: int
+    organisation_id: int
+    account_id: int
+    party_id: int | None
+    debit_minor: int
+    credit_minor: int
+    currency: str
+
+
+_LOCKED_LINES = Prepared(
+    lambda first, second: EntryLine.objects.select_for_update().filter(pk__in=[first, second]).order_by("pk")
+    .values_list("pk", "organisation_id", "account_id", "party_id", "debit_minor", "credit_minor", "currency"),
+    first=_ID, second=_OTHER_ID)
+
+
+def _settled(organisation_id: int, key: str, debit: int, credit: int) -> Any:
+    keyed = Q(organisation_id=organisation_id, idempotency_key=key)
+    on_debit, on_credit = Q(debit_line_id=debit), Q(credit_line_id=credit)
+    # Grouped by a constant, which the ORM leaves out of GROUP BY: one row of totals, even when none match.
+    return (Settlement.objects.filter(keyed | on_debit | on_credit).values(whole=Value(1))
+            .annotate(existing=Max("pk", filter=keyed), debit=Coalesce(Sum("amount_minor", filter=on_debit), 0),
+                      credit=Coalesce(Sum("amount_minor", filter=on_credit), 0))
+            .order_by().values_list("existing", "debit", "credit"))
+
+
+_SETTLED = Prepared(_settled, organisation_id=_ID, key=_KEY, debit=_OTHER_ID, credit=-2_000_000_003)
 
 
 @transaction.atomic
@@ -415,10 +589,22 @@ def create_default_chart(organisation: Organisation) -> None:
     LedgerHead.objects.get_or_create(organisation=organisation)
 
 
-def account_of_kind(organisation: Organisation, kind: str) -> Account:
+def account_of_kind(organisation: Organisation, kind: str) -> Account | None:
     """Return the organisation's first account of a kind (411 for receivable, 419 for advances...)."""
-    return Account.objects.filter(organisation=organisation, kind=kind).order_by("code").first()
+    return accounts_of_kinds(organisation, [kind]).get(kind)
 
 
-def journal_of_kind(organisation: Organisation, kind: str) -> Journal:
-    return Journal.objects.filter(organisation=organisation, kind=kind).order_by("code").first()
+def journal_of_kind(organisation: Organisation, kind: str) -> Journal | None:
+    """Return the organisation's first journal (by code) of a kind; None if it has none."""
+    found = _JOURNAL_OF_KIND.rows(organisation_id=organisation.pk, kind=kind)
+    if not found:
+        return None
+    journal = Journal.from_db(Journal.objects.db, list(ACCOUNT_FIELDS), found[0])
+    Journal._meta.get_field("organisation").set_cached_value(journal, organisation)
+    return journal
+
+
+_JOURNAL_OF_KIND = Prepared(
+    lambda organisation_id, kind: Journal.objects.filter(organisation_id=organisation_id, kind=kind)
+    .order_by("code").values_list(*ACCOUNT_FIELDS)[:1],
+    organisation_id=_ID, kind=_KEY)

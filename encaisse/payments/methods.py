@@ -31,6 +31,7 @@ from django.utils.translation import gettext_lazy
 from encaisse.core.audit import record_event
 from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
+from encaisse.ledger.prepared import Prepared
 from encaisse.parties.models import Customer, Organisation
 
 from .errors import PaymentRefused
@@ -237,10 +238,20 @@ def charge_saved_method(*, method: SavedMethod, amount: Money, line_ids: Sequenc
     return online.send_and_apply(attempt, lambda: adapter_for(attempt.provider_account).charge(request), by=by)
 
 
-def _key_or_under_way(key: str, customer: Customer) -> list[PaymentAttempt]:
-    """The attempt stored under `key` if any, and the customer's charges under way, in one query."""
-    return list(PaymentAttempt.objects.filter(
-        Q(idempotency_key=key) | Q(customer=customer, kind=AttemptKind.CHARGE, status__in=UNDER_WAY)))
+def _key_or_under_way(key: str, customer: Customer) -> list[tuple[Any, str, list[int]]]:
+    """(id, key, items) of the attempt stored under `key` if any and of the customer's charges under way.
+
+    One read, compiled once (a collection run claims thousands of charges):
+    the attempt under the key is read whole only when there is one.
+    """
+    return _KEY_OR_UNDER_WAY.rows(key=key, customer_id=customer.pk)
+
+
+_KEY_OR_UNDER_WAY = Prepared(
+    lambda key, customer_id: PaymentAttempt.objects.filter(
+        Q(idempotency_key=key) | Q(customer_id=customer_id, kind=AttemptKind.CHARGE, status__in=sorted(UNDER_WAY)))
+    .order_by().values_list("pk", "idempotency_key", "line_ids"),
+    key="\x00marker:key\x00", customer_id=-2_000_000_001)
 
 
 def _same_charge(existing: PaymentAttempt, method: SavedMethod) -> PaymentAttempt:
@@ -269,8 +280,8 @@ def _claim_charge(*, method: SavedMethod, amount: Money, line_ids: Sequence[int]
               .select_for_update(of=("customer",)).get(pk=method.pk))
     customer = method.customer
     attempts = _key_or_under_way(key, customer)
-    if existing := next((found for found in attempts if found.idempotency_key == key), None):
-        return _same_charge(existing, method), method
+    if existing := next((pk for pk, found_key, _items in attempts if found_key == key), None):
+        return _same_charge(PaymentAttempt.objects.get(pk=existing), method), method
     if method.status != SavedMethodStatus.ACTIVE:
         raise PaymentRefused(reason=f"this saved method is {method.status}")
     if method.past_expiry(timezone.localdate()):
@@ -290,7 +301,7 @@ def _claim_charge(*, method: SavedMethod, amount: Money, line_ids: Sequence[int]
         raise PaymentRefused(reason="the amount must be positive")
     if amount > due:
         raise PaymentRefused(reason=f"only {due} is due on these items")
-    if any(set(other.line_ids) & set(ids) for other in attempts):  # every one is under way: the key is new
+    if any(set(items) & set(ids) for _pk, _key, items in attempts):  # every one is under way: the key is new
         raise PaymentRefused(reason="a charge of these items is already under way")
     attempt = PaymentAttempt(organisation_id=method.organisation_id, customer=customer, provider_account=account,
                              kind=AttemptKind.CHARGE, amount_minor=amount.minor, currency=amount.currency,

@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 from encaisse.core.audit import record_event
 from encaisse.core.money import Money
 from encaisse.ledger.models import Account, Entry, EntryLine, Journal
-from encaisse.ledger.selectors import accounts_of_kinds, open_debit_lines
+from encaisse.ledger.selectors import accounts_of_kinds, entry_lines, open_debit_lines
 from encaisse.ledger.services import EntryDraft, LineDraft, account_of_kind, journal_of_kind, post_entry, settle
 from encaisse.parties.models import Customer
 
@@ -114,7 +114,8 @@ def book_receipt(
 def _settle_plan(entry: Entry, plan: list[tuple[EntryLine, Money]], *, key: str, by: Any) -> None:
     if not plan:
         return
-    credit_id = entry.lines.filter(account__kind=Account.Kind.RECEIVABLE).values_list("pk", flat=True).get()
+    # The entry's one line on the customer account (411): a new entry comes back with its lines, no query.
+    (credit_id,) = [line.pk for line in entry_lines(entry) if line.account.kind == Account.Kind.RECEIVABLE]
     for line, part in plan:
         settle(debit_line_id=line.pk, credit_line_id=credit_id, amount=part, idempotency_key=f"{key}:settle:{line.pk}",
                by=by)

@@ -1,7 +1,8 @@
 from datetime import date
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
+from django.db.transaction import TransactionManagementError
 
 from encaisse.core.errors import ImmutableRecord
 from encaisse.core.money import Money
@@ -158,6 +159,54 @@ def test_settling_more_than_is_open_is_refused(org, customer):
     settle(debit_line_id=invoice.pk, credit_line_id=paid.pk, idempotency_key="s")
     assert open_amount(paid) == eur("30.00")
     assert settle(debit_line_id=invoice.pk, credit_line_id=paid.pk, idempotency_key="s2") is None
+
+
+# What booking one payment costs the ledger, counted inside the test's transaction (post_entries and settle take no
+# savepoint there). Posting: the head under its lock, the key, the period, the entry, its lines, the head moved on.
+# Settling: both lines under their locks, what settled them so far (and the key), the settlement. A collection run
+# books thousands of charges: raise a bound only for a new durable write, never for a re-read.
+POST_QUERIES, SETTLE_QUERIES = 6, 3
+
+
+@pytest.mark.django_db
+def test_posting_a_payment_and_settling_it_costs_a_fixed_number_of_queries(
+        org, customer, django_assert_max_num_queries, django_assert_num_queries):
+    invoice = receivable(invoice_like(org, customer, "120.00"))  # the month's period exists from here on
+    received = draft(org, ("512", "120.00", None), ("411", "-120.00", customer), journal="BQ")
+
+    with django_assert_max_num_queries(POST_QUERIES):
+        entry = post_entry(org, received, idempotency_key="pay")
+    with django_assert_num_queries(0):  # a new entry comes back with its lines and their accounts
+        (paid,) = [line for line in entry.lines.all() if line.account.code == "411"]
+    with django_assert_max_num_queries(SETTLE_QUERIES):
+        settlement = settle(debit_line_id=invoice.pk, credit_line_id=paid.pk, idempotency_key="pay:settle")
+
+    assert settlement.amount == eur("120.00")
+    assert paid == receivable(entry)
+    assert paid.credit == eur("120.00")
+    assert open_amount(invoice) == Money.zero("EUR")
+    assert verify_ledger(fresh(org)).ok
+
+
+@pytest.mark.django_db
+def test_an_entry_whose_lines_fail_to_be_written_leaves_the_callers_transaction_to_roll_back(org, customer):
+    # One line on both sides at once balances (10 - 10) but breaks the lines' one-side constraint: the entry row is
+    # written, then its lines fail. The caller cannot go on and commit an entry without its lines.
+    both_sides = LineDraft(account=org.accounts.get(code="512"), debit=eur("10.00"), credit=eur("10.00"))
+    journal = org.journals.get(code="OD")
+
+    with transaction.atomic():
+        with pytest.raises(IntegrityError):
+            post_entry(org, EntryDraft(journal=journal, date=MARCH_1, label="Both", lines=(both_sides,)),
+                       idempotency_key="both")
+        with pytest.raises(TransactionManagementError):
+            Entry.objects.count()
+        transaction.set_rollback(True)  # what leaving the block with the error would do
+
+    assert Entry.objects.count() == 0
+    assert LedgerHead.objects.get(organisation=org).last_sequence == 0
+    invoice_like(org, customer)  # the ledger goes on from where it was
+    assert verify_ledger(fresh(org)).ok
 
 
 @pytest.mark.django_db
