@@ -4,10 +4,21 @@ A hold is placed with its reason and lifted later; it is never edited or
 deleted, so it stays as the record of why an invoice was not collected, who
 decided it and who lifted it. While a hold is in force a collection run lists
 the invoice as skipped (SkipReason.CUSTOMER_BLOCKED or DISPUTED) with the
-hold's reason as the line's message, and writes no collection or debit for it
-(collection.services reads every hold in force once per run:
-`holds_in_force`). A hold does not recall what was already sent: a card
-charge in flight or a direct debit already scheduled follows its course.
+hold's reason as the line's message, and writes no collection or debit for it.
+
+What a run guarantees: once a hold has committed (block_customer,
+dispute_invoice), no run claims the held invoices, including a run that
+started before and read the holds already. A run reads every hold in force
+when it starts (`holds_in_force`: a dict lookup per invoice skips most),
+then looks again inside each claim's transaction, after `lock_customers`:
+the card claim of one invoice, the card retry, a chunk of direct debits
+(one more query per chunk), the re-presentation of a returned debit.
+Placing a hold locks the customer's row (FOR UPDATE) and a claim holds it
+with FOR KEY SHARE, so the two are in single file on PostgreSQL: either the
+hold commits first and the claim sees it, or the hold waits until the claim
+has committed. On SQLite every write transaction is in single file already.
+A hold does not recall what a run claimed before it committed: a card
+charge claimed or in flight, a direct debit scheduled follows its course.
 
 The database keeps at most one hold in force per customer (block) and per
 invoice (dispute): two clerks blocking the same customer at once get one hold,
@@ -17,10 +28,11 @@ UPDATE: the second lift of the same hold changes nothing and is refused.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
@@ -91,10 +103,12 @@ def block_customer(*, organisation: Organisation, customer: Customer, reason: st
 
     Refused (HoldRefused, nothing written) without a reason, for another
     organisation's customer, or while the customer is already blocked — also
-    when another clerk blocked them a moment before (the database's index
-    decides).
+    when another clerk blocked them a moment before (the customer's row lock
+    puts them in single file; the database's index is the backstop). Waits
+    for a run's claim of the customer's invoices under way to commit.
     """
     text = _reason(reason)
+    _lock_for_hold(customer.pk)
     check_block(organisation=organisation, customer=customer)
     try:
         with transaction.atomic():  # savepoint: losing the race undoes only the insert
@@ -113,9 +127,11 @@ def dispute_invoice(*, organisation: Organisation, invoice: Invoice, reason: str
     The customer's other invoices are collected as usual. Refused
     (HoldRefused, nothing written) without a reason, for another
     organisation's invoice, a draft, validated or cancelled invoice, a credit
-    note, or an invoice already disputed.
+    note, or an invoice already disputed. Waits for a run's claim of the
+    customer's invoices under way to commit.
     """
     text = _reason(reason)
+    _lock_for_hold(invoice.party_id)
     check_dispute(organisation=organisation, invoice=invoice)
     try:
         with transaction.atomic():
@@ -147,6 +163,31 @@ def lift_hold(*, hold: CollectionHold, by: Any) -> CollectionHold:
     subject = hold.invoice if hold.invoice_id else hold.customer
     _record(hold, subject, "collection_hold_lifted", by=by)
     return hold
+
+
+def _lock_for_hold(customer_id: int) -> None:
+    """Wait for the collection claims of this customer under way to commit, and keep new ones waiting until the
+    hold commits (see lock_customers)."""
+    Customer.objects.select_for_update().filter(pk=customer_id).first()
+
+
+def lock_customers(customer_ids: Iterable[int]) -> None:
+    """In the caller's transaction: keep these customers from being held until it ends; read the holds after it.
+
+    FOR KEY SHARE, in id order, on PostgreSQL: a hold being placed locks the
+    row FOR UPDATE, so it waits for the claim and the claim waits for it (as
+    do the other services that lock a customer FOR UPDATE, for the short
+    while of a claim). Other claims, plain updates of the customer and
+    foreign keys to it are not held up. SQLite runs one write transaction at
+    a time, so it needs none. One statement for any number of customers.
+    """
+    ids = sorted(set(customer_ids))
+    connection = connections[Customer.objects.db]
+    if not ids or connection.vendor != "postgresql":
+        return
+    table, pk = connection.ops.quote_name(Customer._meta.db_table), connection.ops.quote_name(Customer._meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {table} WHERE {pk} = ANY(%s) ORDER BY {pk} FOR KEY SHARE", [ids])
 
 
 def _record(hold: CollectionHold, subject: Any, verb: str, *, by: Any) -> None:
@@ -181,7 +222,9 @@ def holds_in_force(organisation: Organisation) -> HoldsInForce:
 
 
 def hold_on(*, customer_id: int, invoice_id: int | None) -> CollectionHold | None:
-    """The hold in force stopping one invoice's collection (the customer's block first), in one query."""
+    """The hold in force stopping one invoice's collection (the customer's block first), in one query.
+
+    To decide a claim, call it after lock_customers([customer_id]) in the claim's transaction."""
     found = {hold.kind: hold for hold in CollectionHold.objects.filter(
         Q(kind=HoldKind.CUSTOMER_BLOCKED) | Q(invoice_id=invoice_id, kind=HoldKind.DISPUTED),
         customer_id=customer_id, lifted_at__isnull=True)}
@@ -189,4 +232,4 @@ def hold_on(*, customer_id: int, invoice_id: int | None) -> CollectionHold | Non
 
 
 __all__ = ["HoldRefused", "HoldsInForce", "block_customer", "check_block", "check_dispute", "dispute_invoice",
-           "hold_on", "holds_in_force", "lift_hold"]
+           "hold_on", "holds_in_force", "lift_hold", "lock_customers"]

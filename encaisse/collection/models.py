@@ -15,7 +15,8 @@ A **CollectionHold** is staff saying "not automatically": a customer blocked
 (none of their invoices) or one posted invoice disputed, with the reason. It
 is a record, never deleted: lifting it dates and signs it, and the database
 holds at most one hold in force per customer (block) and per invoice
-(dispute). collection.holds writes them; runs read them once.
+(dispute). collection.holds writes them; runs read them as they start, and
+again in each claim's transaction.
 """
 
 from __future__ import annotations

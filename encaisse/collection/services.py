@@ -27,9 +27,13 @@ the line's message. A run reads the holds in force once (`holds_in_force`)
 and looks each invoice up in them: a due card retry is held before it is
 charged (its collection keeps waiting, tried again once the hold is lifted),
 an invoice with a collection already open stays IN_PROGRESS, any other is
-held before anything is claimed or written for it. A hold does not recall
-what is already under way (a card charge in flight, a debit scheduled), but
-it stops the re-presentation of a returned debit (below).
+held before anything is claimed or written for it. A hold placed after the
+run started is obeyed too: each claim's transaction (a card, a card retry, a
+chunk of debits) locks its customers against holds and reads them again
+(collection.holds.lock_customers), so nothing is claimed for an invoice
+after its hold committed. A hold does not recall what is already under way
+(a card charge claimed or in flight, a debit scheduled), but it stops the
+re-presentation of a returned debit (below).
 
 **Card.** Claim, call, apply: the Collection (IN_FLIGHT, try n) is committed
 first, then `payments.methods.charge_saved_method` is called outside any
@@ -120,8 +124,8 @@ from encaisse.sepa.preferences import CollectionMethod, card_expired, collection
 from encaisse.sepa.reasons import reason as reason_of
 
 from . import selectors
-from .holds import HoldsInForce, hold_on, holds_in_force
-from .models import Collection, CollectionPolicy, CollectionRun, Method, Outcome, RunItem, SkipReason
+from .holds import HoldsInForce, hold_on, holds_in_force, lock_customers
+from .models import Collection, CollectionHold, CollectionPolicy, CollectionRun, Method, Outcome, RunItem, SkipReason
 from .selectors import DueInvoice
 
 logger = logging.getLogger(__name__)
@@ -512,7 +516,8 @@ def _collect_one(state: _Run, invoice: DueInvoice, due: Money, policy: Collectio
         invoice = _invoice(invoice)
         try:
             with transaction.atomic():
-                collection, due = _open(invoice, Method.CARD)
+                if (hold := _held_now(invoice)) is None:
+                    collection, due = _open(invoice, Method.CARD)
         except IntegrityError:  # another worker opened it a moment ago
             state.item(invoice, due, Outcome.SKIPPED, method=name, reason=SkipReason.IN_PROGRESS)
             return
@@ -520,10 +525,21 @@ def _collect_one(state: _Run, invoice: DueInvoice, due: Money, policy: Collectio
             state.item(invoice, due, Outcome.SKIPPED, method=name, reason=SkipReason.IN_PROGRESS,
                        message=_("collected meanwhile by another run"))
             return
+        if hold is not None:  # placed since the run read the holds
+            state.item(invoice, due, Outcome.SKIPPED, method=name, reason=SkipReason(hold.kind), message=hold.reason)
+            return
         collection.invoice = invoice
         _charge(state, collection, method.card, due)
         return
     _batch(state, invoice, due, policy, method.mandate)
+
+
+def _held_now(invoice: Invoice | DueInvoice) -> CollectionHold | None:
+    """In a claim's transaction: the hold in force on the invoice now, the customer kept from being held until the
+    claim commits (collection.holds.lock_customers). For one invoice: the card paths, a query or two beside a
+    provider call; a chunk of debits reads them all at once (_without_holds)."""
+    lock_customers([invoice.party_id])
+    return hold_on(customer_id=invoice.party_id, invoice_id=invoice.pk)
 
 
 def _invoice(invoice: DueInvoice) -> Invoice:
@@ -544,7 +560,29 @@ def _batch(state: _Run, invoice: DueInvoice, due: Money, policy: CollectionPolic
 
 def _schedule_batch(state: _Run) -> None:
     entries, state.batch = state.batch, []
-    _schedule(state, entries)
+    _schedule(state, _without_holds(state, entries))
+
+
+def _without_holds(state: _Run, entries: list[tuple[DueInvoice, Money, CollectionPolicy, MandateFacts]]
+                   ) -> list[tuple[DueInvoice, Money, CollectionPolicy, MandateFacts]]:
+    """In the chunk's transaction, before its debits: the entries no hold stops now; the others listed as skipped.
+
+    The chunk's customers are kept from being held until it commits, then the
+    holds are read again (one query, the later chunks use it too): a hold
+    placed since the run started is obeyed."""
+    if not entries:
+        return entries
+    lock_customers(invoice.party_id for invoice, *_rest in entries)
+    state.holds = holds_in_force(state.run.organisation)
+    kept = []
+    for entry in entries:
+        invoice, due, *_rest = entry
+        if (hold := state.holds.on(customer_id=invoice.party_id, invoice_id=invoice.pk)) is None:
+            kept.append(entry)
+        else:
+            state.item(invoice, due, Outcome.SKIPPED, method=Method.DIRECT_DEBIT, reason=SkipReason(hold.kind),
+                       message=hold.reason)
+    return kept
 
 
 def _schedule(state: _Run, entries: list[tuple[DueInvoice, Money, CollectionPolicy, MandateFacts]]) -> None:
@@ -636,8 +674,15 @@ def _retry_card(state: _Run, collection: Collection, invoice: DueInvoice, due: M
     if state.dry_run:
         state.item(invoice, due, Outcome.CHARGED, method=Method.CARD, message=_("dry run: would be charged again"))
         return
-    claimed = Collection.objects.filter(pk=collection.pk, status=S.RETRY, tries=collection.tries).update(
-        status=S.IN_FLIGHT, tries=F("tries") + 1, updated_at=timezone.now())
+    with transaction.atomic():
+        hold = _held_now(invoice)
+        claimed = hold is None and Collection.objects.filter(pk=collection.pk, status=S.RETRY,
+                                                             tries=collection.tries).update(
+            status=S.IN_FLIGHT, tries=F("tries") + 1, updated_at=timezone.now())
+    if hold is not None:  # placed since the run read the holds: the collection keeps waiting
+        state.item(invoice, due, Outcome.SKIPPED, method=Method.CARD, reason=SkipReason(hold.kind),
+                   message=hold.reason, collection=collection)
+        return
     if not claimed:  # another worker took this retry
         state.item(invoice, due, Outcome.SKIPPED, method=Method.CARD, reason=SkipReason.IN_PROGRESS)
         return
@@ -763,6 +808,7 @@ def _handle_one(rtx: RTransaction, *, by: Any) -> None:
         return
     already_represented = debit.represents_id is not None or debit.representations.exists()
     if reason_of(rtx.reason_code).represent and policy.represent_insufficient_funds and not already_represented:
+        lock_customers([debit.customer_id])  # a hold placed meanwhile waits for this transaction, or is seen
         if (hold := hold_on(customer_id=debit.customer_id, invoice_id=debit.invoice_id)) is not None:
             # Not presented again while staff hold it; not failed either: collected afresh once lifted.
             collection.status, collection.next_try_on = S.CANCELLED, None

@@ -3,10 +3,11 @@ nothing for it, and collect again once the hold is lifted; holds are kept, never
 
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from io import StringIO
-from threading import Barrier
+from threading import Barrier, Thread
 
 import pytest
 from django.core.management import call_command
@@ -29,6 +30,7 @@ from encaisse.sepa.returns import import_bank_file
 from encaisse.sepa.tests.bank_answers import pain002
 from encaisse.sepa.tests.debit_fixtures import CREDITOR_IBAN, ICS, make_mandate
 
+from .. import selectors, services
 from ..holds import HoldRefused, block_customer, dispute_invoice, holds_in_force, lift_hold
 from ..models import Collection, CollectionHold, HoldKept, HoldKind, Outcome, RunItem, SkipReason
 from ..services import handle_r_transactions, run_collection
@@ -377,3 +379,89 @@ def test_two_clerks_blocking_the_same_customer_at_once_get_one_hold_and_one_refu
     assert sorted(type(result).__name__ for result in results) == ["CollectionHold", "HoldRefused"]
     assert CollectionHold.objects.filter(customer=customer).count() == 1
     assert "already blocked" in str(next(r for r in results if isinstance(r, HoldRefused)))
+
+
+# --- holds placed while a run is under way ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_hold_placed_after_a_run_read_the_holds_stops_what_the_run_had_not_claimed_yet(
+        org, clerk, sandbox, creditor, monkeypatch):
+    retried = card_customer(org, clerk, sandbox, ref="C0", card=CARD_CHARGES_DECLINED)
+    retry_invoice = invoice_for(org, retried, clerk)
+    day = retry_invoice.due_on
+    run_collection(organisation=org, on=day)  # declined: tried again in 3 days
+    set_default_method(add_card(retried, clerk, sandbox), by=None)  # a card that would pay
+    by_card, by_debit = card_customer(org, clerk, sandbox, ref="C1"), debtor(org, "D1")
+    card_invoice, debit_invoice = invoice_for(org, by_card, clerk), invoice_for(org, by_debit, clerk)
+    attempts, charges = collection_attempts(), SandboxPayment.objects.count()
+    read_due_invoices = selectors.due_invoices
+
+    def clerks_block_then_the_run_reads_the_due_invoices(*args, **kwargs):
+        # The run read the holds in force when it started (none); the clerks' blocks commit now.
+        for customer in (retried, by_card, by_debit):
+            block_customer(organisation=org, customer=customer, reason=f"Blocked meanwhile {customer.ref}", by=clerk)
+        return read_due_invoices(*args, **kwargs)
+
+    monkeypatch.setattr(selectors, "due_invoices", clerks_block_then_the_run_reads_the_due_invoices)
+    run = run_collection(organisation=org, on=day + timedelta(days=3))
+
+    blocked = (Outcome.SKIPPED, SkipReason.CUSTOMER_BLOCKED)
+    assert lines(run) == {retry_invoice.number: (*blocked, "Blocked meanwhile C0"),
+                          card_invoice.number: (*blocked, "Blocked meanwhile C1"),
+                          debit_invoice.number: (*blocked, "Blocked meanwhile D1")}
+    assert (collection_attempts(), SandboxPayment.objects.count()) == (attempts, charges)
+    assert not DirectDebit.objects.exists()
+    retry = Collection.objects.get()  # the retry's, still waiting; none for the other two
+    assert (retry.invoice, retry.status, retry.tries) == (retry_invoice, "retry", 1)
+    assert RunItem.objects.get(run=run, invoice=retry_invoice).collection == retry
+    assert (due(retry_invoice), due(card_invoice), due(debit_invoice)) == (eur("60.00"),) * 3
+
+
+def _waiting_on_a_lock_or_done(thread: Thread) -> None:
+    """Until the thread's connection waits on a row lock in this database, or the thread has finished."""
+    for _ in range(200):
+        if not thread.is_alive():
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # else read once per transaction
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND wait_event_type = 'Lock'")
+            if cursor.fetchone()[0]:
+                return
+        time.sleep(0.05)
+    raise AssertionError("the clerk's block neither waited nor finished")
+
+
+@pytest.mark.postgresql  # needs two real connections at once: skipped on SQLite, run in CI
+@pytest.mark.django_db(transaction=True)
+def test_a_block_placed_while_a_run_writes_its_debits_waits_for_them_so_nothing_is_batched_after_it(
+        org, clerk, creditor, monkeypatch):
+    customer = debtor(org, "D1")
+    invoice = invoice_for(org, customer, clerk)
+    schedule, seen = services.schedule_direct_debits, {}
+
+    def block():
+        try:
+            block_customer(organisation=org, customer=customer, reason="Blocked meanwhile", by=clerk)
+            seen["debit already there when the block committed"] = DirectDebit.objects.filter(
+                invoice=invoice).exists()
+        finally:
+            connection.close()  # the thread opened its own connection
+
+    def schedule_while_a_clerk_blocks(**kwargs):
+        # Inside the chunk's transaction, once it has looked for holds: a clerk blocks the customer now.
+        seen["clerk"] = Thread(target=block)
+        seen["clerk"].start()
+        _waiting_on_a_lock_or_done(seen["clerk"])
+        return schedule(**kwargs)
+
+    monkeypatch.setattr(services, "schedule_direct_debits", schedule_while_a_clerk_blocks)
+    run = run_collection(organisation=org, on=invoice.due_on - timedelta(days=14))
+    seen["clerk"].join(timeout=30)
+
+    assert lines(run) == {invoice.number: (Outcome.BATCHED, "", "")}
+    assert seen["debit already there when the block committed"] is True
+    assert CollectionHold.objects.get().in_force
+    again = run_collection(organisation=org, on=invoice.due_on - timedelta(days=13))
+    assert lines(again) == {invoice.number: (Outcome.SKIPPED, SkipReason.IN_PROGRESS, "")}
