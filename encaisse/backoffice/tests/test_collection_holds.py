@@ -161,3 +161,31 @@ def test_the_customer_page_offers_the_block_then_shows_it_with_its_reason(staff,
     assert page(hold) in shown
     lift_hold(hold=hold, by=clerk)
     assert "Automatic collection blocked:" not in staff.get(customer_page).content.decode()
+
+
+@pytest.mark.django_db
+def test_the_customer_and_invoice_pickers_offer_only_the_staff_members_organisation(
+        staff, org, clerk, customer, other_org, other_customer, other_clerk, other_invoice):
+    mine = posted_invoice(org, customer, clerk)
+
+    def offered(field, term):
+        answer = staff.get(reverse("admin:autocomplete"), {"app_label": "collection", "model_name": "collectionhold",
+                                                            "field_name": field, "term": term})
+        assert answer.status_code == 200
+        return {row["text"] for row in answer.json()["results"]}
+
+    assert offered("customer", "") == {str(customer)}
+    assert offered("customer", "Paul") == set()
+    assert offered("invoice", "") == {str(mine)}
+    assert offered("invoice", "Paul Secret") == set()  # their invoice, searched by its customer
+    # Posted by hand, their invoice is not a choice: nothing is written.
+    refused = staff.post(reverse(ADD), {"organisation": org.pk, "kind": "disputed", "customer": "",
+                                        "invoice": other_invoice.pk, "reason": "Mine now"})
+    assert refused.status_code == 200
+    assert "Select a valid choice" in refused.content.decode()
+    assert not CollectionHold.objects.exists()
+    # Nor can their hold be lifted through the list's action.
+    theirs = dispute_invoice(organisation=other_org, invoice=other_invoice, reason="Theirs", by=other_clerk)
+    staff.post(reverse(LIST), {"action": "lift_selected", "_selected_action": [theirs.pk]}, follow=True)
+    theirs.refresh_from_db()
+    assert theirs.in_force
