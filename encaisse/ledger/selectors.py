@@ -10,10 +10,10 @@ from django.db.models import F, Max, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from encaisse.core.money import Money
+from encaisse.core.prepared import Prepared
 from encaisse.parties.models import Customer, Organisation
 
 from .models import Account, Entry, EntryLine, Journal, Settlement
-from .prepared import Prepared
 
 CUSTOMER_ACCOUNT_KINDS = (Account.Kind.RECEIVABLE, Account.Kind.ADVANCE)
 PAYMENT_JOURNAL_KINDS = (Journal.Kind.BANK, Journal.Kind.CASH, Journal.Kind.CHEQUES, Journal.Kind.CLEARING)

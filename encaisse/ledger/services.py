@@ -33,12 +33,12 @@ from encaisse.core.bulk import insert_rows
 from encaisse.core.errors import CurrencyMismatch
 from encaisse.core.money import Money
 from encaisse.core.origin import current_origin
+from encaisse.core.prepared import Prepared
 from encaisse.parties.models import Customer, Organisation
 
 from .chart import DEFAULT_ACCOUNTS, DEFAULT_JOURNALS
 from .errors import EmptyEntry, ForeignAccount, PeriodClosed, SettlementRefused, UnbalancedEntry
 from .models import Account, Entry, EntryLine, FiscalYear, Journal, LedgerHead, Period, Settlement
-from .prepared import Prepared
 from .selectors import ACCOUNT_FIELDS, accounts_of_kinds
 
 
@@ -125,7 +125,7 @@ class _PeriodGuard:
         self._checked.add(month)
 
 
-# Markers standing for the arguments of the prepared reads (see prepared.py): no real id, key or date is one.
+# Markers standing for the arguments of the reads compiled once (see core/prepared.py).
 _ID, _OTHER_ID, _KEY, _DAY = -2_000_000_001, -2_000_000_002, "\x00marker:key\x00", date(1, 1, 2)
 
 # The state of the period holding a day: ensure_fiscal_year's read, without building the Period.

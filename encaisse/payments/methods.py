@@ -31,7 +31,7 @@ from django.utils.translation import gettext_lazy
 from encaisse.core.audit import record_event
 from encaisse.core.errors import DomainError
 from encaisse.core.money import Money
-from encaisse.ledger.prepared import Prepared
+from encaisse.core.prepared import Prepared
 from encaisse.parties.models import Customer, Organisation
 
 from .errors import PaymentRefused

@@ -279,6 +279,27 @@ def refused_and_nothing_written(call, match: str) -> None:
     assert SandboxPayment.objects.count() == payments
 
 
+
+@pytest.mark.django_db
+def test_the_claims_read_compiled_once_returns_what_its_queryset_returns(org, customer, clerk, card, next_sale):
+    charge(card, next_sale)  # succeeded under collect:1
+    waiting = sale(customer, clerk, "12.00")
+    methods._claim_charge(method=card, amount=eur("12.00"), line_ids=[waiting.pk], key="collect:2", by=None)
+    neighbour = Customer.objects.create(organisation=org, ref="C777", name="Paul Durand")
+    read = methods._KEY_OR_UNDER_WAY
+
+    found = {}
+    for key in ("collect:1", "collect:2", "collect:9"):
+        for who in (customer, neighbour):
+            rows = read.rows(key=key, customer_id=who.pk)
+            assert sorted(rows) == sorted(read.queryset(key=key, customer_id=who.pk))  # no order asked
+            found[key, who.ref] = sorted(found_key for _pk, found_key, _items in rows)
+    # The key's attempt whoever asks, and the customer's own charge under way (collect:2, queued) only for them.
+    assert found["collect:1", "C001"] == ["collect:1", "collect:2"]
+    assert found["collect:1", "C777"] == ["collect:1"]
+    assert found["collect:9", "C001"] == ["collect:2"]
+    assert found["collect:9", "C777"] == []
+
 @pytest.mark.django_db
 def test_a_revoked_or_expired_method_is_not_charged(clerk, card, next_sale):
     revoke_method(card, reason="Lost card", by=clerk)
