@@ -7,9 +7,15 @@ postings never take the same sequence number or the same previous hash.
 
 post_entries and settle, called thousands of times by a collection run inside
 its callers' transactions, take no savepoint of their own: every refusal is
-raised before they write anything, and a failure while writing (a database
-error) marks the caller's transaction for rollback, so half an entry can never
-be committed. The other functions keep a savepoint (transaction.atomic).
+raised before they write an entry, a line or a settlement or move the head (a
+refused posting may leave the fiscal year it opened for a date, as any later
+posting would open it), and a failure while writing (a database error) marks
+the caller's transaction for rollback, so half an entry can never be committed.
+On PostgreSQL the rows they lock (the head, the two lines) stay locked until
+the caller's transaction ends, refused or not. A caller that would catch a
+database error of theirs and go on must wrap the call in its own
+transaction.atomic() (none does today). The other functions keep a savepoint
+(transaction.atomic).
 """
 
 from __future__ import annotations
