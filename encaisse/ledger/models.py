@@ -173,8 +173,10 @@ class EntryLine(AppendOnlyModel):
     entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="lines")
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lines")
+    # No index of its own: the (party, account) index below serves every lookup by party alone too (its first
+    # column), and a second index would cost every line inserted for nothing.
     party = models.ForeignKey(
-        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_lines"
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_lines", db_index=False
     )
     debit_minor = models.BigIntegerField(_("debit"), default=0)
     credit_minor = models.BigIntegerField(_("credit"), default=0)
