@@ -12,7 +12,7 @@ started before and read the holds already. A run reads every hold in force
 when it starts (`holds_in_force`: a dict lookup per invoice skips most),
 then looks again inside each claim's transaction, after `lock_customers`:
 the card claim of one invoice, the card retry, a chunk of direct debits
-(one more query per chunk), the re-presentation of a returned debit.
+(one more query per chunk), a reject or return of the invoice's debit.
 Placing a hold locks the customer's row (FOR UPDATE) and a claim holds it
 with FOR KEY SHARE, so the two are in single file on PostgreSQL: either the
 hold commits first and the claim sees it, or the hold waits until the claim

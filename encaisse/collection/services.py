@@ -32,8 +32,10 @@ run started is obeyed too: each claim's transaction (a card, a card retry, a
 chunk of debits) locks its customers against holds and reads them again
 (collection.holds.lock_customers), so nothing is claimed for an invoice
 after its hold committed. A hold does not recall what is already under way
-(a card charge claimed or in flight, a debit scheduled), but it stops the
-re-presentation of a returned debit (below).
+(a card charge claimed or in flight, a debit scheduled), but what comes
+back for a held invoice (a reject or return) cancels its collection with the
+hold's reason: neither presented again nor failed, so no pay link for a
+disputed invoice; the first run after the lift collects it afresh.
 
 **Card.** Claim, call, apply: the Collection (IN_FLIGHT, try n) is committed
 first, then `payments.methods.charge_saved_method` is called outside any
@@ -806,15 +808,16 @@ def _handle_one(rtx: RTransaction, *, by: Any) -> None:
         _rebill_fee(rtx, debit, by=by)
     if collection is None or collection.status in (S.FAILED, S.CANCELLED):
         return
+    lock_customers([debit.customer_id])  # a hold placed meanwhile waits for this transaction, or is seen
+    if (hold := hold_on(customer_id=debit.customer_id, invoice_id=debit.invoice_id)) is not None:
+        # While staff hold it, neither presented again nor failed (no pay link for a disputed invoice, no reminders
+        # requested): cancelled with the hold's reason, and collected afresh by the first run after the lift.
+        collection.status, collection.next_try_on = S.CANCELLED, None
+        collection.reason = f"{hold.get_kind_display()}: {hold.reason}"[:200]
+        collection.save()
+        return
     already_represented = debit.represents_id is not None or debit.representations.exists()
     if reason_of(rtx.reason_code).represent and policy.represent_insufficient_funds and not already_represented:
-        lock_customers([debit.customer_id])  # a hold placed meanwhile waits for this transaction, or is seen
-        if (hold := hold_on(customer_id=debit.customer_id, invoice_id=debit.invoice_id)) is not None:
-            # Not presented again while staff hold it; not failed either: collected afresh once lifted.
-            collection.status, collection.next_try_on = S.CANCELLED, None
-            collection.reason = f"{hold.get_kind_display()}: {hold.reason}"[:200]
-            collection.save()
-            return
         mandate = current_mandate(debit.customer)
         if mandate is not None:
             collection.tries += 1

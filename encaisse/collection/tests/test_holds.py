@@ -344,6 +344,33 @@ def test_a_debit_returned_for_insufficient_funds_is_not_presented_again_while_th
 
 
 @pytest.mark.django_db
+def test_a_debit_rejected_for_good_on_a_disputed_invoice_is_cancelled_without_pay_link_or_reminders(
+        org, clerk, creditor):
+    from encaisse.notifications.models import OutboxMessage
+
+    customer = debtor(org, "D1")
+    invoice = invoice_for(org, customer, clerk)
+    day = invoice.due_on - timedelta(days=14)
+    run_collection(organisation=org, on=day)
+    collection = Collection.objects.get()
+    debit = collection.direct_debit
+    debit_file = export_direct_debits(organisation=org, today=day)[0]
+    dispute_invoice(organisation=org, invoice=invoice, reason="Contests the amount", by=clerk)
+    pmtinf = next(iter(debit_file.payment_info_ids.values()))
+    answer = pain002(debit_file.message_id, pmtinf, [(debit.end_to_end_id, "MD06", debit.amount.as_json())])
+
+    handle_r_transactions(import_bank_file(organisation=org, data=answer, name="sts.xml").applied)
+
+    collection.refresh_from_db()
+    # Without the hold: FAILED, the pay link emailed, reminders and a credit block requested.
+    assert (collection.status, collection.reason) == ("cancelled", "Invoice disputed: Contests the amount")
+    assert not OutboxMessage.objects.filter(template_code="collection_failed").exists()
+    assert not AuditEvent.objects.filter(verb__in=["collection_failed", "reminders_requested",
+                                                   "credit_block_requested"]).exists()
+    assert due(invoice) == eur("60.00")  # reopened by the return all the same
+
+
+@pytest.mark.django_db
 def test_collect_json_shows_the_hold_and_its_reason(org, clerk, sandbox):
     customer = card_customer(org, clerk, sandbox, ref="C1")
     invoice = invoice_for(org, customer, clerk)
