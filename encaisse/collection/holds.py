@@ -155,14 +155,18 @@ def lift_hold(*, hold: CollectionHold, by: Any) -> CollectionHold:
     now = timezone.now()
     user = _user(by)
     if not CollectionHold.objects.filter(pk=hold.pk, lifted_at__isnull=True).update(lifted_at=now, lifted_by=user):
-        current = CollectionHold.objects.select_related("lifted_by").get(pk=hold.pk)
-        raise HoldRefused(_("This hold was already lifted on %(when)s by %(who)s."),
-                          when=formats.date_format(timezone.localtime(current.lifted_at), "SHORT_DATETIME_FORMAT"),
-                          who=str(current.lifted_by or _("the system")))
+        raise already_lifted(CollectionHold.objects.select_related("lifted_by").get(pk=hold.pk))
     hold.lifted_at, hold.lifted_by = now, user
     subject = hold.invoice if hold.invoice_id else hold.customer
     _record(hold, subject, "collection_hold_lifted", by=by)
     return hold
+
+
+def already_lifted(hold: CollectionHold) -> HoldRefused:
+    """The refusal to lift `hold` (read with its lifted_by) again, saying when and by whom it was lifted."""
+    return HoldRefused(_("This hold was already lifted on %(when)s by %(who)s."),
+                       when=formats.date_format(timezone.localtime(hold.lifted_at), "SHORT_DATETIME_FORMAT"),
+                       who=str(hold.lifted_by or _("the system")))
 
 
 def _lock_for_hold(customer_id: int) -> None:

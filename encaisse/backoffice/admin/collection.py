@@ -28,6 +28,7 @@ from django.views.decorators.http import require_http_methods
 
 from encaisse.collection.holds import (
     HoldRefused,
+    already_lifted,
     block_customer,
     check_block,
     check_dispute,
@@ -467,6 +468,9 @@ class CollectionHoldAdmin(OrganisationScopedAdmin):
                 messages.error(request, str(error))
             else:
                 messages.success(request, lifted_message(hold))
+            return HttpResponseRedirect(page)
+        if not hold.in_force:  # lifted meanwhile (another clerk, or an old tab): nothing to ask
+            messages.error(request, str(already_lifted(hold)))
             return HttpResponseRedirect(page)
         context = {**self.admin_site.each_context(request), "title": gettext("Lift this hold?"), "hold": hold,
                    "opts": self.opts, "page_url": page}

@@ -108,6 +108,10 @@ def test_lift_asks_first_then_lifts_once_and_keeps_the_hold(staff, org, clerk, c
     assert lift_url(hold) not in lifted.content.decode()  # no Lift button any more
     again = staff.post(lift_url(hold), follow=True)
     assert "This hold was already lifted on" in notices(again)[0]
+    stale = staff.get(lift_url(hold), follow=True)  # the confirmation, opened from an old tab: not asked again
+    assert "Yes, lift the hold" not in stale.content.decode()
+    assert "This hold was already lifted on" in notices(stale)[0]
+    assert stale.redirect_chain[-1][0] == page(hold)
     assert events_for(hold).filter(verb="collection_hold_lifted").count() == 1
     assert CollectionHold.objects.count() == 1
 
