@@ -624,8 +624,9 @@ def retry_due_messages(*, limit: int = 200) -> dict[str, int]:
     after-commit task was lost.
 
     When more than `limit` are due, the rest is handed to a delivery task per
-    organisation (deliver_queued_task), unless one of its messages went out
-    within DRAIN_IDLE, which says a task is already sending them: a collection
+    organisation (deliver_queued_task), unless more than `limit` of its
+    messages went out within DRAIN_IDLE, which says a task is already sending
+    them (a slow one may get a second task: harmless, see below): a collection
     run's 100,000 pre-notifications whose task was lost would otherwise take
     the sweep 42 hours at 200 every five minutes. A second task for the same
     organisation would still send each message once (the claim under the row
@@ -648,7 +649,7 @@ def retry_due_messages(*, limit: int = 200) -> dict[str, int]:
     queued = OutboxMessage.objects.filter(status=Status.QUEUED, next_attempt_at__lte=now)
     due = list(queued.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit + 1])
     # Read before this sweep sends anything, so that its own sends do not count as a task at work.
-    backlog = _idle_backlogs(queued, now) if len(due) > limit else []
+    backlog = _idle_backlogs(queued, now, limit) if len(due) > limit else []
     due = due[:limit]
     outcomes = Counter(deliver_message(message_id=pk).status for pk in due)
     for organisation_id in backlog:
@@ -663,11 +664,19 @@ def retry_due_messages(*, limit: int = 200) -> dict[str, int]:
     }
 
 
-def _idle_backlogs(queued: models.QuerySet[OutboxMessage], now: Any) -> list[int | None]:
-    """The organisations with due messages of which none was sent within DRAIN_IDLE."""
+def _idle_backlogs(queued: models.QuerySet[OutboxMessage], now: Any, limit: int) -> list[int | None]:
+    """The organisations with due messages of which at most `limit` were sent within DRAIN_IDLE.
+
+    More than `limit` says a task is at work: the previous sweep sent at most
+    `limit` in all, and it ran about DRAIN_IDLE ago, so its sends (taking
+    seconds, after its start) are still inside the window; a test on "any
+    message sent" took them for a task and never handed the backlog off again.
+    Nor do an organisation's everyday mails, a few a minute, hide a lost backlog.
+    """
     waiting = set(queued.order_by().values_list("organisation_id", flat=True).distinct())
     busy = set(OutboxMessage.objects.filter(status=Status.SENT, sent_at__gte=now - DRAIN_IDLE)
-               .order_by().values_list("organisation_id", flat=True).distinct())
+               .order_by().values("organisation_id").annotate(sent=models.Count("pk")).filter(sent__gt=limit)
+               .values_list("organisation_id", flat=True))
     return sorted(waiting - busy, key=lambda pk: (pk is None, pk or 0))
 
 

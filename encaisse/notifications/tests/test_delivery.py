@@ -9,6 +9,7 @@ from encaisse.core.audit import events_for
 from encaisse.notifications.errors import MessageNotFailed
 from encaisse.notifications.models import OutboxMessage
 from encaisse.notifications.services import (
+    DRAIN_IDLE,
     MAX_ATTEMPTS,
     deliver_message,
     queue_email,
@@ -199,7 +200,8 @@ def test_a_backlog_beyond_the_sweeps_limit_is_handed_to_a_delivery_task(org, cus
 
 @pytest.mark.django_db
 def test_the_sweep_starts_no_second_task_while_one_is_sending(org, customer, django_capture_on_commit_callbacks):
-    queue_hello(org, customer, django_capture_on_commit_callbacks)  # went out just now: a task is at work
+    for _n in range(3):  # more than the sweep's limit went out just now: a task is at work
+        queue_hello(org, customer, django_capture_on_commit_callbacks)
     queue_lost(org, customer, 5)
 
     report = retry_due_messages(limit=2)
@@ -211,7 +213,7 @@ def test_the_sweep_starts_no_second_task_while_one_is_sending(org, customer, dja
         report = retry_due_messages(limit=2)
     assert (report["attempted"], report["handed_off"]) == (2, 1)
     assert OutboxMessage.objects.filter(status=Status.QUEUED).count() == 0
-    assert len(mail.outbox) == 6
+    assert len(mail.outbox) == 8
 
 
 @pytest.mark.django_db
@@ -221,3 +223,36 @@ def test_a_backlog_within_the_limit_is_sent_by_the_sweep_alone(org, customer):
     report = retry_due_messages(limit=3)
 
     assert (report["attempted"], report["sent"], report["handed_off"]) == (3, 3, 0)
+
+
+@pytest.mark.django_db
+def test_the_previous_sweeps_sends_do_not_pass_for_a_task_at_work(org, customer, django_capture_on_commit_callbacks):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        for _n in range(3):  # more than the sweep's limit just went out: a task was at work
+            queue_hello(org, customer, django_capture_on_commit_callbacks)
+        queue_lost(org, customer, 7)
+    with time_machine.travel(start + timedelta(seconds=2), tick=False):
+        assert retry_due_messages(limit=2)["handed_off"] == 0
+
+    # The next sweep, five minutes after the previous one started: its sends, a few seconds after its start, are
+    # still within DRAIN_IDLE, and no more than the sweep's limit; the backlog has no task and gets one.
+    with time_machine.travel(start + DRAIN_IDLE + timedelta(seconds=1), tick=False):
+        report = retry_due_messages(limit=2)
+
+    assert (report["attempted"], report["handed_off"]) == (2, 1)
+    assert OutboxMessage.objects.filter(status=Status.QUEUED).count() == 0
+    assert len(mail.outbox) == 10
+
+
+@pytest.mark.django_db
+def test_a_lost_backlog_of_an_organisation_sending_everyday_mail_is_handed_off(
+    org, customer, django_capture_on_commit_callbacks
+):
+    queue_lost(org, customer, 5)
+    queue_hello(org, customer, django_capture_on_commit_callbacks)  # a mail went out a moment ago: no task, though
+
+    report = retry_due_messages(limit=2)
+
+    assert (report["attempted"], report["handed_off"]) == (2, 1)
+    assert OutboxMessage.objects.filter(status=Status.QUEUED).count() == 0
