@@ -9,7 +9,9 @@ save(): callers are the services that own the invariants of those rows.
 
 from collections.abc import Iterator
 from contextlib import nullcontext
+from datetime import date
 from typing import Any
+from uuid import UUID
 
 from django.db import connections, models, router, transaction
 from django.db.models.expressions import RawSQL
@@ -22,6 +24,10 @@ _RAW = {"AutoField", "BigAutoField", "BigIntegerField", "IntegerField", "Positiv
 
 _BY_IDENTITY = object()  # marks cache keys by identity: no real value can equal them
 _CONTAINERS = frozenset({tuple, frozenset})  # hashable, yet equal to another holding values of other types
+# Types whose equal values are written alike. Others may be equal yet differ: Decimal("1.0") and Decimal("1.00"),
+# 0.0 and -0.0, one instant in two time zones; a JSON or text column keeps the difference. Those are keyed by
+# their repr as well.
+_EXACT = frozenset({str, int, bool, date, UUID, type(None)})
 
 
 def _prepared(model: type[models.Model], names: tuple[str, ...] | list[str], rows: list[tuple], connection: Any
@@ -42,21 +48,23 @@ def _prepared(model: type[models.Model], names: tuple[str, ...] | list[str], row
 
 def _converted(field: models.Field, values: tuple, connection: Any) -> list[Any]:
     kinds = set(map(type, values))
-    if len(kinds) == 1 and kinds.isdisjoint(_CONTAINERS):
-        # One type: equal values convert alike, so a dict by value does (1, True and 1.0 never meet here).
+    if len(kinds) == 1 and kinds <= _EXACT:
+        # One type whose equal values are alike: a dict by value does (1, True and 1.0 never meet here).
         try:
             by_value = {value: field.get_db_prep_save(value, connection) for value in set(values)}
         except TypeError:  # unhashable (a dict for a JSONField)
             pass
         else:
             return list(map(by_value.__getitem__, values))
-    # Mixed types, tuples or unhashable values: keyed by type and value, tuples and unhashable values by identity
-    # (safe while every value stays alive in `values` during the call).
+    # Mixed types, tuples, unhashable values or values equal yet unlike: keyed by type and value (and repr, unless
+    # the type is exact), tuples and unhashable values by identity (safe while every value stays alive in `values`
+    # during the call).
     cache: dict[Any, Any] = {}
     out = []
     for value in values:
         cls = value.__class__
-        key = (_BY_IDENTITY, id(value)) if cls in _CONTAINERS else (cls, value)
+        key = ((_BY_IDENTITY, id(value)) if cls in _CONTAINERS else (cls, value) if cls in _EXACT
+               else (cls, value, repr(value)))
         try:
             out.append(cache[key])
         except KeyError:

@@ -1,9 +1,11 @@
 """core.bulk writes a batch of rows as one unit, inside or outside the caller's transaction (tried on parties'
 tags: core has no table with a unique constraint of its own)."""
 
+import math
+
 import pytest
 from django.contrib.contenttypes.models import ContentType
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from encaisse.core.bulk import column_in, insert_rows, update_rows
@@ -79,3 +81,17 @@ def test_values_equal_across_types_are_converted_each_as_itself():
     data = dict(AuditEvent.objects.filter(verb="bulk_test").values_list("object_id", "data"))
     assert [(data[str(n)], type(data[str(n)])) for n in range(5)] == [(1, int), (True, bool), (1.0, float),
                                                                       ([1], list), ([True], list)]
+
+
+@pytest.mark.django_db
+def test_values_equal_yet_unlike_are_each_written_as_they_are():
+    # 0.0 == -0.0 and they hash alike: a dict by value wrote the first one's JSON for the other (SQLite keeps the
+    # sign in a JSON column; PostgreSQL's jsonb has no negative zero, so both read 0.0 there).
+    tag_type = ContentType.objects.get_for_model(Tag)
+    at = timezone.now()
+    insert_rows(AuditEvent, ("content_type", "object_id", "verb", "origin", "at", "data"),
+                [(tag_type.pk, str(n), "bulk_test", "test", at, value) for n, value in enumerate([0.0, -0.0, 0.0])])
+
+    data = dict(AuditEvent.objects.filter(verb="bulk_test").values_list("object_id", "data"))
+    signs = [math.copysign(1, data[str(n)]) for n in range(3)]
+    assert signs == ([1, 1, 1] if connection.vendor == "postgresql" else [1, -1, 1])
