@@ -134,6 +134,9 @@ class OutboxMessage(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="outbox_due_idx"),
             models.Index(fields=["related_content_type", "related_object_id"], name="outbox_related_idx"),
+            # The sweep's "what went out in the last minutes" (services._idle_backlogs): sent rows only, so
+            # queueing costs nothing more and the read does not walk every message ever sent.
+            models.Index(fields=["sent_at"], condition=Q(status="sent"), name="outbox_recently_sent_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
