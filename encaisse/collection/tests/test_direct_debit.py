@@ -9,28 +9,19 @@ from django.test.utils import CaptureQueriesContext
 
 from encaisse.core.models import AuditEvent
 from encaisse.ledger.models import Account, Entry
-from encaisse.ledger.services import account_of_kind
 from encaisse.ledger.verify import verify_ledger
 from encaisse.notifications.models import OutboxMessage
 from encaisse.parties.models import Customer
 from encaisse.sepa.debits import schedule_direct_debit
 from encaisse.sepa.export import export_direct_debits, settle_direct_debits
-from encaisse.sepa.models import CreditorAccount, DirectDebit
+from encaisse.sepa.models import DirectDebit
 from encaisse.sepa.returns import import_bank_file
 from encaisse.sepa.tests.bank_answers import camt054, pain002
-from encaisse.sepa.tests.debit_fixtures import CREDITOR_IBAN, ICS, make_mandate
+from encaisse.sepa.tests.debit_fixtures import make_mandate
 
 from ..models import Collection, CollectionPolicy, Outcome, SkipReason
 from ..services import handle_r_transactions, run_collection
 from .helpers import due, eur, invoice_for
-
-
-@pytest.fixture
-def creditor(org, media_in_tmp):
-    org.creditor_id = ICS
-    org.save()
-    return CreditorAccount.objects.create(organisation=org, name="Compte courant", iban=CREDITOR_IBAN,
-                                          bic="BNPAFRPP", bank_account=account_of_kind(org, Account.Kind.BANK))
 
 
 @pytest.fixture

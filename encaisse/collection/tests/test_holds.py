@@ -18,17 +18,15 @@ from encaisse.core.audit import events_for
 from encaisse.core.models import AuditEvent
 from encaisse.invoicing.models import Invoice
 from encaisse.invoicing.tests.factories import draft_invoice
-from encaisse.ledger.models import Account
-from encaisse.ledger.services import account_of_kind
 from encaisse.parties.models import Customer, Organisation
 from encaisse.payments.methods import set_default_method
 from encaisse.payments.models import PaymentAttempt, SandboxPayment
 from encaisse.payments.providers.sandbox.tests.helpers import CARD_CHARGES_DECLINED, sandbox_account
 from encaisse.sepa.export import export_direct_debits
-from encaisse.sepa.models import CreditorAccount, DirectDebit
+from encaisse.sepa.models import DirectDebit
 from encaisse.sepa.returns import import_bank_file
 from encaisse.sepa.tests.bank_answers import pain002
-from encaisse.sepa.tests.debit_fixtures import CREDITOR_IBAN, ICS, make_mandate
+from encaisse.sepa.tests.debit_fixtures import make_mandate
 
 from .. import selectors, services
 from ..holds import HoldRefused, block_customer, dispute_invoice, holds_in_force, lift_hold
@@ -40,14 +38,6 @@ from .helpers import add_card, card_customer, due, eur, invoice_for
 @pytest.fixture
 def sandbox(org):
     return sandbox_account(org)
-
-
-@pytest.fixture
-def creditor(org, media_in_tmp):
-    org.creditor_id = ICS
-    org.save()
-    return CreditorAccount.objects.create(organisation=org, name="Compte courant", iban=CREDITOR_IBAN,
-                                          bic="BNPAFRPP", bank_account=account_of_kind(org, Account.Kind.BANK))
 
 
 def debtor(org, ref):
@@ -317,11 +307,10 @@ def test_holds_cost_a_run_no_query_per_invoice(org, clerk, creditor):
     assert run_queries() == one
 
 
-@pytest.mark.django_db
-def test_a_debit_returned_for_insufficient_funds_is_not_presented_again_while_the_invoice_is_disputed(
-        org, clerk, creditor):
-    customer = debtor(org, "D1")
-    invoice = invoice_for(org, customer, clerk)
+def returned_while_disputed(org, clerk, code):
+    """An invoice's debit exported, the invoice disputed, then the bank's reject with `code` read back: (invoice,
+    its collection, the hold, the day of the run)."""
+    invoice = invoice_for(org, debtor(org, "D1"), clerk)
     day = invoice.due_on - timedelta(days=14)
     run_collection(organisation=org, on=day)
     collection = Collection.objects.get()
@@ -329,9 +318,15 @@ def test_a_debit_returned_for_insufficient_funds_is_not_presented_again_while_th
     debit_file = export_direct_debits(organisation=org, today=day)[0]
     hold = dispute_invoice(organisation=org, invoice=invoice, reason="Contests the amount", by=clerk)
     pmtinf = next(iter(debit_file.payment_info_ids.values()))
-    answer = pain002(debit_file.message_id, pmtinf, [(debit.end_to_end_id, "AM04", debit.amount.as_json())])
-
+    answer = pain002(debit_file.message_id, pmtinf, [(debit.end_to_end_id, code, debit.amount.as_json())])
     handle_r_transactions(import_bank_file(organisation=org, data=answer, name="sts.xml").applied)
+    return invoice, collection, hold, day
+
+
+@pytest.mark.django_db
+def test_a_debit_returned_for_insufficient_funds_is_not_presented_again_while_the_invoice_is_disputed(
+        org, clerk, creditor):
+    invoice, collection, hold, day = returned_while_disputed(org, clerk, "AM04")
 
     collection.refresh_from_db()
     assert (collection.status, collection.reason) == ("cancelled", "Invoice disputed: Contests the amount")
@@ -348,18 +343,7 @@ def test_a_debit_rejected_for_good_on_a_disputed_invoice_is_cancelled_without_pa
         org, clerk, creditor):
     from encaisse.notifications.models import OutboxMessage
 
-    customer = debtor(org, "D1")
-    invoice = invoice_for(org, customer, clerk)
-    day = invoice.due_on - timedelta(days=14)
-    run_collection(organisation=org, on=day)
-    collection = Collection.objects.get()
-    debit = collection.direct_debit
-    debit_file = export_direct_debits(organisation=org, today=day)[0]
-    dispute_invoice(organisation=org, invoice=invoice, reason="Contests the amount", by=clerk)
-    pmtinf = next(iter(debit_file.payment_info_ids.values()))
-    answer = pain002(debit_file.message_id, pmtinf, [(debit.end_to_end_id, "MD06", debit.amount.as_json())])
-
-    handle_r_transactions(import_bank_file(organisation=org, data=answer, name="sts.xml").applied)
+    invoice, collection, _hold, _day = returned_while_disputed(org, clerk, "MD06")
 
     collection.refresh_from_db()
     # Without the hold: FAILED, the pay link emailed, reminders and a credit block requested.
