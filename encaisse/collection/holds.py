@@ -225,15 +225,21 @@ def holds_in_force(organisation: Organisation) -> HoldsInForce:
     return holds
 
 
-def hold_on(*, customer_id: int, invoice_id: int | None) -> CollectionHold | None:
-    """The hold in force stopping one invoice's collection (the customer's block first), in one query.
-
-    To decide a claim, call it after lock_customers([customer_id]) in the claim's transaction."""
-    found = {hold.kind: hold for hold in CollectionHold.objects.filter(
+def holds_on(*, customer_id: int, invoice_id: int | None) -> list[CollectionHold]:
+    """The holds in force stopping one invoice's collection, the customer's block first (lifting the dispute
+    would not end it), in one query; what the invoice's back-office page lists."""
+    holds = CollectionHold.objects.filter(
         Q(kind=HoldKind.CUSTOMER_BLOCKED) | Q(invoice_id=invoice_id, kind=HoldKind.DISPUTED),
-        customer_id=customer_id, lifted_at__isnull=True)}
-    return found.get(HoldKind.CUSTOMER_BLOCKED) or found.get(HoldKind.DISPUTED)
+        customer_id=customer_id, lifted_at__isnull=True).select_related("created_by")
+    return sorted(holds, key=lambda hold: hold.kind != HoldKind.CUSTOMER_BLOCKED)
+
+
+def held_now(*, customer_id: int, invoice_id: int | None) -> CollectionHold | None:
+    """In a claim's transaction: the hold stopping the invoice now, if any, the customer kept from being held until
+    the claim commits (lock_customers first, so a hold committed a moment ago is seen)."""
+    lock_customers([customer_id])
+    return next(iter(holds_on(customer_id=customer_id, invoice_id=invoice_id)), None)
 
 
 __all__ = ["HoldRefused", "HoldsInForce", "block_customer", "check_block", "check_dispute", "dispute_invoice",
-           "hold_on", "holds_in_force", "lift_hold", "lock_customers"]
+           "held_now", "holds_in_force", "holds_on", "lift_hold", "lock_customers"]

@@ -126,7 +126,7 @@ from encaisse.sepa.preferences import CollectionMethod, card_expired, collection
 from encaisse.sepa.reasons import reason as reason_of
 
 from . import selectors
-from .holds import HoldsInForce, hold_on, holds_in_force, lock_customers
+from .holds import HoldsInForce, held_now, holds_in_force, lock_customers
 from .models import Collection, CollectionHold, CollectionPolicy, CollectionRun, Method, Outcome, RunItem, SkipReason
 from .selectors import DueInvoice
 
@@ -448,16 +448,15 @@ def _consider(state: _Run, invoice: DueInvoice, open_by_line: dict[int, Collecti
     if retry_due:
         seen_retries.add(open_one.pk)  # held, it keeps waiting: not cancelled at the end of the run
         if hold is not None:
-            state.item(invoice, due, Outcome.SKIPPED, method=open_one.method, reason=SkipReason(hold.kind),
-                       message=hold.reason, collection=None if state.dry_run else open_one)
+            _skip_held(state, invoice, due, hold, method=open_one.method,
+                       collection=None if state.dry_run else open_one)
             return
         _retry_card(state, open_one, invoice, due, policy)
     elif open_one is not None:
         state.item(invoice, due, Outcome.SKIPPED, method=open_one.method, reason=SkipReason.IN_PROGRESS,
                    collection=open_one if not state.dry_run else None)
     elif hold is not None:
-        state.item(invoice, due, Outcome.SKIPPED, method=kind if kind in _METHODS else "",
-                   reason=SkipReason(hold.kind), message=hold.reason)
+        _skip_held(state, invoice, due, hold, method=kind if kind in _METHODS else "")
     else:
         _collect_one(state, invoice, due, policy)
 
@@ -518,7 +517,7 @@ def _collect_one(state: _Run, invoice: DueInvoice, due: Money, policy: Collectio
         invoice = _invoice(invoice)
         try:
             with transaction.atomic():
-                if (hold := _held_now(invoice)) is None:
+                if (hold := held_now(customer_id=invoice.party_id, invoice_id=invoice.pk)) is None:
                     collection, due = _open(invoice, Method.CARD)
         except IntegrityError:  # another worker opened it a moment ago
             state.item(invoice, due, Outcome.SKIPPED, method=name, reason=SkipReason.IN_PROGRESS)
@@ -528,7 +527,7 @@ def _collect_one(state: _Run, invoice: DueInvoice, due: Money, policy: Collectio
                        message=_("collected meanwhile by another run"))
             return
         if hold is not None:  # placed since the run read the holds
-            state.item(invoice, due, Outcome.SKIPPED, method=name, reason=SkipReason(hold.kind), message=hold.reason)
+            _skip_held(state, invoice, due, hold, method=name)
             return
         collection.invoice = invoice
         _charge(state, collection, method.card, due)
@@ -536,12 +535,11 @@ def _collect_one(state: _Run, invoice: DueInvoice, due: Money, policy: Collectio
     _batch(state, invoice, due, policy, method.mandate)
 
 
-def _held_now(invoice: Invoice | DueInvoice) -> CollectionHold | None:
-    """In a claim's transaction: the hold in force on the invoice now, the customer kept from being held until the
-    claim commits (collection.holds.lock_customers). For one invoice: the card paths, a query or two beside a
-    provider call; a chunk of debits reads them all at once (_without_holds)."""
-    lock_customers([invoice.party_id])
-    return hold_on(customer_id=invoice.party_id, invoice_id=invoice.pk)
+def _skip_held(state: _Run, invoice: Invoice | DueInvoice, due: Money, hold: CollectionHold, *, method: str,
+               collection: Collection | None = None) -> None:
+    """The run line of an invoice a hold stops: the hold's kind as the reason, its reason as the message."""
+    state.item(invoice, due, Outcome.SKIPPED, method=method, reason=SkipReason(hold.kind), message=hold.reason,
+               collection=collection)
 
 
 def _invoice(invoice: DueInvoice) -> Invoice:
@@ -582,8 +580,7 @@ def _without_holds(state: _Run, entries: list[tuple[DueInvoice, Money, Collectio
         if (hold := state.holds.on(customer_id=invoice.party_id, invoice_id=invoice.pk)) is None:
             kept.append(entry)
         else:
-            state.item(invoice, due, Outcome.SKIPPED, method=Method.DIRECT_DEBIT, reason=SkipReason(hold.kind),
-                       message=hold.reason)
+            _skip_held(state, invoice, due, hold, method=Method.DIRECT_DEBIT)
     return kept
 
 
@@ -677,13 +674,12 @@ def _retry_card(state: _Run, collection: Collection, invoice: DueInvoice, due: M
         state.item(invoice, due, Outcome.CHARGED, method=Method.CARD, message=_("dry run: would be charged again"))
         return
     with transaction.atomic():
-        hold = _held_now(invoice)
+        hold = held_now(customer_id=invoice.party_id, invoice_id=invoice.pk)
         claimed = hold is None and Collection.objects.filter(pk=collection.pk, status=S.RETRY,
                                                              tries=collection.tries).update(
             status=S.IN_FLIGHT, tries=F("tries") + 1, updated_at=timezone.now())
     if hold is not None:  # placed since the run read the holds: the collection keeps waiting
-        state.item(invoice, due, Outcome.SKIPPED, method=Method.CARD, reason=SkipReason(hold.kind),
-                   message=hold.reason, collection=collection)
+        _skip_held(state, invoice, due, hold, method=Method.CARD, collection=collection)
         return
     if not claimed:  # another worker took this retry
         state.item(invoice, due, Outcome.SKIPPED, method=Method.CARD, reason=SkipReason.IN_PROGRESS)
@@ -808,8 +804,7 @@ def _handle_one(rtx: RTransaction, *, by: Any) -> None:
         _rebill_fee(rtx, debit, by=by)
     if collection is None or collection.status in (S.FAILED, S.CANCELLED):
         return
-    lock_customers([debit.customer_id])  # a hold placed meanwhile waits for this transaction, or is seen
-    if (hold := hold_on(customer_id=debit.customer_id, invoice_id=debit.invoice_id)) is not None:
+    if (hold := held_now(customer_id=debit.customer_id, invoice_id=debit.invoice_id)) is not None:
         # While staff hold it, neither presented again nor failed (no pay link for a disputed invoice, no reminders
         # requested): cancelled with the hold's reason, and collected afresh by the first run after the lift.
         collection.status, collection.next_try_on = S.CANCELLED, None

@@ -46,7 +46,6 @@ from encaisse.collection.models import (
 )
 from encaisse.core.audit import events_for, record_event
 from encaisse.core.money import Money
-from encaisse.invoicing.models import Invoice
 from encaisse.payments.models import PaymentAttempt
 from encaisse.sepa.models import DirectDebit, RTransaction
 
@@ -503,13 +502,6 @@ def lifted_message(hold: CollectionHold) -> str:
 
 def formats_datetime(value: Any) -> str:
     return formats.date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
-
-
-def holds_in_force_on(invoice: Invoice) -> list[CollectionHold]:
-    """The holds stopping one invoice's automatic collection now: its dispute, its customer's block."""
-    return list(CollectionHold.objects.filter(Q(invoice=invoice) | Q(customer_id=invoice.party_id,
-                                                                     invoice__isnull=True),
-                                              lifted_at__isnull=True).select_related("created_by"))
 
 
 __all__ = ["CollectionAdmin", "CollectionHoldAdmin", "CollectionPolicyAdmin", "CollectionRunAdmin", "invoice_link"]

@@ -7,11 +7,12 @@ from typing import Any
 from django import template
 from django.db.models import Q
 
+from encaisse.collection.holds import holds_on
 from encaisse.collection.models import Collection, CollectionHold
 from encaisse.invoicing.models import Invoice
 from encaisse.sepa.models import DirectDebit
 
-from ..admin.collection import attempts_of, holds_in_force_on, r_rows
+from ..admin.collection import attempts_of, r_rows
 
 register = template.Library()
 
@@ -43,4 +44,4 @@ def collection_holds(invoice: Invoice | None) -> list[CollectionHold]:
     does. Scoped like collection_story, by the admin that shows the page."""
     if invoice is None or invoice.pk is None:
         return []
-    return holds_in_force_on(invoice)
+    return holds_on(customer_id=invoice.party_id, invoice_id=invoice.pk)
