@@ -49,13 +49,9 @@ def _prepared(model: type[models.Model], names: tuple[str, ...] | list[str], row
 def _converted(field: models.Field, values: tuple, connection: Any) -> list[Any]:
     kinds = set(map(type, values))
     if len(kinds) == 1 and kinds <= _EXACT:
-        # One type whose equal values are alike: a dict by value does (1, True and 1.0 never meet here).
-        try:
-            by_value = {value: field.get_db_prep_save(value, connection) for value in set(values)}
-        except TypeError:  # unhashable (a dict for a JSONField)
-            pass
-        else:
-            return list(map(by_value.__getitem__, values))
+        # One type whose equal values are alike, and hashable: a dict by value does (1, True and 1.0 never meet).
+        by_value = {value: field.get_db_prep_save(value, connection) for value in set(values)}
+        return list(map(by_value.__getitem__, values))
     # Mixed types, tuples, unhashable values or values equal yet unlike: keyed by type and value (and repr, unless
     # the type is exact), tuples and unhashable values by identity (safe while every value stays alive in `values`
     # during the call).
@@ -87,6 +83,26 @@ def insert_rows(model: type[models.Model], names: tuple[str, ...] | list[str], r
     sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(names))})"
     with _one_transaction(connection), connection.cursor() as cursor:
         cursor.executemany(sql, _prepared(model, names, rows, connection))
+
+
+def insert_returning(model: type[models.Model], names: tuple[str, ...] | list[str], rows: list[tuple]) -> list[int]:
+    """INSERT a few rows in one statement and return their ids, in the order of `rows`.
+
+    A multi-row INSERT ... RETURNING gives the ids in the order of its VALUES
+    on PostgreSQL and SQLite from 3.35 (Django's bulk_create relies on it);
+    the caller checks the connection's can_return_rows_from_bulk_insert.
+    """
+    if not rows:
+        return []
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(model._meta.get_field(name).column) for name in names)
+    one_row = f"({', '.join(['%s'] * len(names))})"
+    sql = (f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES {', '.join([one_row] * len(rows))} "
+           f"RETURNING {quote(model._meta.pk.column)}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for row in _prepared(model, names, rows, connection) for value in row])
+        return [pk for (pk,) in cursor.fetchall()]
 
 
 def update_rows(model: type[models.Model], names: list[str], rows: list[tuple], *, where: dict[str, Any] | None = None

@@ -141,10 +141,9 @@ def accounts_of_kinds(organisation: Organisation, kinds: Iterable[str]) -> dict[
         return {}
     if len(wanted) > len(_KIND_MARKERS):
         accounts = Account.objects.filter(organisation=organisation, kind__in=wanted).order_by("code")
-    else:  # the slots left over repeat a kind: the same IN list
-        slots = dict(zip(_KIND_MARKERS, wanted + wanted[:1] * (len(_KIND_MARKERS) - len(wanted)), strict=True))
+    else:
         accounts = [_account(organisation, row) for row in _ACCOUNTS_OF_KINDS.rows(organisation_id=organisation.pk,
-                                                                                   **slots)]
+                                                                                   **_kind_slots(wanted))]
     found: dict[str, Account] = {}
     for account in accounts:
         found.setdefault(account.kind, account)
@@ -158,6 +157,11 @@ _ACCOUNTS_OF_KINDS = Prepared(
                                                             kind__in=list(kinds.values()))
     .order_by("code").values_list(*ACCOUNT_FIELDS),
     organisation_id=-2_000_000_001, **{name: f"\x00marker:{name}\x00" for name in _KIND_MARKERS})
+
+
+def _kind_slots(wanted: list[str]) -> dict[str, str]:
+    """_ACCOUNTS_OF_KINDS' kind arguments: the slots left over repeat the first kind (the same IN list)."""
+    return dict(zip(_KIND_MARKERS, wanted + wanted[:1] * (len(_KIND_MARKERS) - len(wanted)), strict=True))
 
 
 def _account(organisation: Organisation, row: tuple) -> Account:

@@ -35,7 +35,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from encaisse.core.audit import record_event
-from encaisse.core.bulk import insert_rows
+from encaisse.core.bulk import insert_returning, insert_rows
 from encaisse.core.errors import CurrencyMismatch
 from encaisse.core.money import Money
 from encaisse.core.origin import current_origin
@@ -387,7 +387,7 @@ def _write_entry(organisation: Organisation, entry: Entry, lines: list[tuple]) -
     alias = router.db_for_write(EntryLine)
     attnames = [EntryLine._meta.get_field(name).attname for name in LINE_COLUMNS]
     written = []
-    for pk, row, (account, party, *_amounts) in zip(_insert_returning(EntryLine, LINE_COLUMNS, rows), rows, lines,
+    for pk, row, (account, party, *_amounts) in zip(insert_returning(EntryLine, LINE_COLUMNS, rows), rows, lines,
                                                    strict=True):
         values = {"id": pk, **dict(zip(attnames, row, strict=True))}
         line = EntryLine(*(values[field.attname] for field in EntryLine._meta.concrete_fields))
@@ -415,7 +415,7 @@ def _entry_row(entry: Entry) -> tuple:
 
 
 def _insert_entry(entry: Entry) -> None:
-    (pk,) = _insert_returning(Entry, ENTRY_COLUMNS, [_entry_row(entry)])
+    (pk,) = insert_returning(Entry, ENTRY_COLUMNS, [_entry_row(entry)])
     _mark_saved(entry, pk, router.db_for_write(Entry))
 
 
@@ -424,28 +424,6 @@ def _mark_saved(obj: Entry | EntryLine, pk: int, alias: str) -> None:
     obj.pk = pk
     obj._state.adding = False
     obj._state.db = alias
-
-
-def _insert_returning(model: type[Entry] | type[EntryLine], names: tuple[str, ...], rows: list[tuple]) -> list[int]:
-    """INSERT a few rows in one statement and return their ids, in the order of `rows`.
-
-    A multi-row INSERT ... RETURNING gives the ids in the order of its VALUES
-    on PostgreSQL and SQLite (Django's bulk_create relies on it). Values are
-    prepared by their fields, as the ORM would.
-    """
-    if not rows:
-        return []
-    connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
-    fields = [model._meta.get_field(name) for name in names]
-    one_row = f"({', '.join(['%s'] * len(fields))})"
-    sql = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
-           f"VALUES {', '.join([one_row] * len(rows))} RETURNING {quote(model._meta.pk.column)}")
-    params = [field.get_db_prep_save(value, connection) for row in rows for field, value in zip(fields, row,
-                                                                                                  strict=True)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [pk for (pk,) in cursor.fetchall()]
 
 
 def post_entry(organisation: Organisation, draft: EntryDraft, *, idempotency_key: str, by: Any = None) -> Entry:

@@ -127,8 +127,7 @@ def _ledger(org, customer):
 
 def _kinds(*kinds: str) -> dict[str, str]:
     """accounts_of_kinds' arguments: its six slots, the ones left over repeating the first kind."""
-    wanted = sorted(kinds)
-    return dict(zip(selectors._KIND_MARKERS, wanted + wanted[:1] * (6 - len(wanted)), strict=True))
+    return selectors._kind_slots(sorted(kinds))
 
 
 def _cases(org, customer):
