@@ -29,6 +29,7 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
 from encaisse.core.audit import record_event, record_events
+from encaisse.core.bulk import in_chunks
 from encaisse.core.errors import DomainError
 from encaisse.core.money import Money, exponent
 from encaisse.ledger.models import Account, Entry, EntryLine, Journal
@@ -371,16 +372,11 @@ def _check_row(
 # Writing ---------------------------------------------------------------------------------------------------
 
 
-def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _existing_openings(organisation: Organisation, customers: Iterable[Customer]) -> dict[int, Money]:
     """The opening balance already carried over per customer id, read from its entry's 411 line."""
     ids = [c.pk for c in customers]
     found: dict[int, Money] = {}
-    for chunk in _chunks(ids):
+    for chunk in in_chunks(ids, CHUNK):
         keys = [opening_key(pk) for pk in chunk]
         for party, debit, credit, currency in EntryLine.objects.filter(
             entry__organisation=organisation,
@@ -415,11 +411,11 @@ def import_customers(
     rows = _parse(_read_text(file), organisation, checker, today=max(today, timezone.localdate()))
 
     existing: dict[str, Customer] = {}
-    for chunk in _chunks([row.ref for row in rows if row.ref]):
+    for chunk in in_chunks([row.ref for row in rows if row.ref], CHUNK):
         existing.update((c.ref, c) for c in Customer.objects.filter(organisation=organisation, ref__in=chunk))
     openings = _existing_openings(organisation, existing.values())
     mandates: dict[str, Mandate] = {}
-    for chunk in _chunks([row.mandate_ref for row in rows if row.mandate_ref]):
+    for chunk in in_chunks([row.mandate_ref for row in rows if row.mandate_ref], CHUNK):
         mandates.update(
             (m.reference, m) for m in Mandate.objects.filter(organisation=organisation, reference__in=chunk)
         )
