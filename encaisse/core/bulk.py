@@ -9,7 +9,7 @@ save(): callers are the services that own the invariants of those rows.
 
 from collections.abc import Iterator
 from contextlib import nullcontext
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +28,9 @@ _CONTAINERS = frozenset({tuple, frozenset})  # hashable, yet equal to another ho
 # 0.0 and -0.0, one instant in two time zones; a JSON or text column keeps the difference. Those are keyed by
 # their repr as well.
 _EXACT = frozenset({str, int, bool, date, UUID, type(None)})
+# A datetime column stores the instant (in UTC on SQLite, as timestamptz on PostgreSQL): equal datetimes, even in
+# two time zones, are written alike there, though not in a JSON or text column.
+_EXACT_INSTANTS = _EXACT | {datetime}
 
 
 def _prepared(model: type[models.Model], names: tuple[str, ...] | list[str], rows: list[tuple], connection: Any
@@ -48,7 +51,8 @@ def _prepared(model: type[models.Model], names: tuple[str, ...] | list[str], row
 
 def _converted(field: models.Field, values: tuple, connection: Any) -> list[Any]:
     kinds = set(map(type, values))
-    if len(kinds) == 1 and kinds <= _EXACT:
+    exact = _EXACT_INSTANTS if field.get_internal_type() == "DateTimeField" else _EXACT
+    if len(kinds) == 1 and kinds <= exact:
         # One type whose equal values are alike, and hashable: a dict by value does (1, True and 1.0 never meet).
         by_value = {value: field.get_db_prep_save(value, connection) for value in set(values)}
         return list(map(by_value.__getitem__, values))
@@ -59,7 +63,7 @@ def _converted(field: models.Field, values: tuple, connection: Any) -> list[Any]
     out = []
     for value in values:
         cls = value.__class__
-        key = ((_BY_IDENTITY, id(value)) if cls in _CONTAINERS else (cls, value) if cls in _EXACT
+        key = ((_BY_IDENTITY, id(value)) if cls in _CONTAINERS else (cls, value) if cls in exact
                else (cls, value, repr(value)))
         try:
             out.append(cache[key])

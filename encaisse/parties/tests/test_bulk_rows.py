@@ -2,6 +2,8 @@
 tags: core has no table with a unique constraint of its own)."""
 
 import math
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
@@ -95,3 +97,19 @@ def test_values_equal_yet_unlike_are_each_written_as_they_are():
     data = dict(AuditEvent.objects.filter(verb="bulk_test").values_list("object_id", "data"))
     signs = [math.copysign(1, data[str(n)]) for n in range(3)]
     assert signs == ([1, 1, 1] if connection.vendor == "postgresql" else [1, -1, 1])
+
+
+@pytest.mark.django_db
+def test_one_instant_in_two_time_zones_is_one_value_in_a_datetime_column():
+    # A datetime column keeps the instant, so equal datetimes share one conversion; the zone they were given in is
+    # not lost where it matters, and distinct instants stay distinct.
+    tag_type = ContentType.objects.get_for_model(Tag)
+    utc = datetime(2026, 3, 16, 8, 30, tzinfo=UTC)
+    paris = utc.astimezone(ZoneInfo("Europe/Paris"))
+    later = utc + timedelta(microseconds=1)
+    insert_rows(AuditEvent, ("content_type", "object_id", "verb", "origin", "at", "data"),
+                [(tag_type.pk, str(n), "bulk_test", "test", at, {}) for n, at in enumerate([utc, paris, later, paris])])
+
+    at = dict(AuditEvent.objects.filter(verb="bulk_test").values_list("object_id", "at"))
+    assert [at[str(n)] for n in range(4)] == [utc, utc, later, utc]
+    assert at["2"] - at["0"] == timedelta(microseconds=1)
