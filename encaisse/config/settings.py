@@ -91,13 +91,18 @@ TEMPLATES = [
 # SQLite by default (embedded, under var/); PostgreSQL when DATABASE_URL says so.
 # IMMEDIATE transactions make SQLite take its write lock at BEGIN, so two
 # writers queue instead of failing with "database is locked" mid-transaction.
+# temp_store=MEMORY keeps statement journals in memory: once a savepoint's
+# journal outgrew 64 KiB it went to a temporary file, and every later statement
+# of the transaction wrote its pages there (840,000 writes for the 100,000-row
+# UPDATE of a direct-debit export: 0.87 s instead of 0.46 s).
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'encaisse.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+        "init_command": ("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+                         "PRAGMA temp_store=MEMORY;"),
     }
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("ENCAISSE_TEST_SQLITE", "")}
 
