@@ -43,6 +43,7 @@ from sepaxml import SepaDD
 from text_unidecode import unidecode
 
 from encaisse.core.errors import DomainError
+from encaisse.core.heap import long_lived_set_aside
 from encaisse.core.money import Money
 
 Scheme = Literal["CORE", "B2B"]
@@ -459,27 +460,29 @@ def write_pain008(*, creditor: Creditor, debits: Iterable[Debit], message_id: st
     totals: dict[tuple[str, date], list[int]] = {}  # (SeqTp, date) -> [count, minor units], insertion-ordered
     positions: dict[str, int] = {}
     amendments: dict[str, Amendment] = {}
-    for position, debit in enumerate(debits, start=1):
-        payment, amendment = check(debit, position)
-        e2e = debit.end_to_end_id
-        if e2e in positions:
-            raise DuplicateEndToEndId(e2e=e2e, first=positions[e2e], second=position)
-        positions[e2e] = position
-        if amendment is not None:
-            amendments[e2e] = amendment
-        batch = totals.setdefault((debit.sequence_type, debit.collection_date), [0, 0])
-        batch[0] += 1
-        batch[1] += debit.amount.minor
-        sdd.add_payment(payment)
-    if not positions:
-        raise EmptyDebitFile()
-    del positions, check
-    if len(message_id) + 1 + len(str(len(totals))) > 35:
-        raise InvalidSepaId(field=_("Message id"), value=message_id,
-                            where=_("too long to number %(count)s batches within 35 characters") % {
-                                "count": len(totals)})
+    # The debits given (and the rows they came from) are alive all along: set aside while sepaxml builds its tree.
+    with long_lived_set_aside():
+        for position, debit in enumerate(debits, start=1):
+            payment, amendment = check(debit, position)
+            e2e = debit.end_to_end_id
+            if e2e in positions:
+                raise DuplicateEndToEndId(e2e=e2e, first=positions[e2e], second=position)
+            positions[e2e] = position
+            if amendment is not None:
+                amendments[e2e] = amendment
+            batch = totals.setdefault((debit.sequence_type, debit.collection_date), [0, 0])
+            batch[0] += 1
+            batch[1] += debit.amount.minor
+            sdd.add_payment(payment)
+        if not positions:
+            raise EmptyDebitFile()
+        del positions, check
+        if len(message_id) + 1 + len(str(len(totals))) > 35:
+            raise InvalidSepaId(field=_("Message id"), value=message_id,
+                                where=_("too long to number %(count)s batches within 35 characters") % {
+                                    "count": len(totals)})
 
-    exported = sdd.export(validate=False)  # once: a second export() would duplicate every batch
+        exported = sdd.export(validate=False)  # once: a second export() would duplicate every batch
     del sdd  # the ElementTree copy of a 100k-debit file weighs ~300 MB; lxml builds its own next
     created = created_at.isoformat(timespec="seconds")
     payment_info_ids = [f"{message_id}-{number}" for number in range(1, len(totals) + 1)]
