@@ -5,31 +5,18 @@ compiled once per connection (core.prepared): each thread here has its own
 connection, so its own compiled reads, and the lock is the only order.
 """
 
-import time
 from threading import Event
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from encaisse.ledger.models import Entry, LedgerHead
 from encaisse.ledger.services import post_entry
 from encaisse.ledger.tests.test_services import draft, fresh
 from encaisse.ledger.verify import verify_ledger
-from encaisse.testing.concurrency import together
+from encaisse.testing.concurrency import others_wait_for_locks, together
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
-
-
-def _wait_until_another_connection_waits_for_a_lock(seconds: float = 10) -> bool:
-    """pg_locks is read live (pg_stat_activity would be a snapshot for the whole transaction)."""
-    deadline = time.monotonic() + seconds
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()")
-            if cursor.fetchone()[0]:
-                return True
-            time.sleep(0.02)
-    return False
 
 
 def test_a_posting_waits_for_the_one_holding_the_head_and_follows_it_in_the_chain(org, customer):
@@ -45,7 +32,7 @@ def test_a_posting_waits_for_the_one_holding_the_head_and_follows_it_in_the_chai
             with transaction.atomic():
                 entry = post_entry(org, first_draft, idempotency_key="first")
                 first_posted.set()
-                saw_waiting.append(_wait_until_another_connection_waits_for_a_lock())
+                saw_waiting.append(others_wait_for_locks())
             return entry.pk
         assert first_posted.wait(10)
         return post_entry(org, second_draft, idempotency_key="second").pk

@@ -1,13 +1,12 @@
 """Saved methods: kept once with the consent, default, revoked, expired, and charged off-session."""
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from threading import Barrier
+from threading import Event
 
 import pytest
 import time_machine
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from encaisse.core.audit import AuditEvent
@@ -39,6 +38,7 @@ from encaisse.payments.providers.sandbox.tests.helpers import (
     sale,
     sandbox_account,
 )
+from encaisse.testing.concurrency import others_wait_for_locks, together
 
 
 @pytest.fixture
@@ -353,21 +353,6 @@ def test_a_provider_that_cannot_charge_saved_methods_is_refused(org, customer, n
 # --- at the same moment (PostgreSQL: real concurrent transactions) -----------------------------------------------
 
 
-def together(count: int, work):
-    """Run `work(i)` in `count` threads released at once, each with its own connection."""
-    start = Barrier(count)
-
-    def run(i: int):
-        start.wait()
-        try:
-            return work(i)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
-
-
 @pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_a_notification_and_a_fetch_at_the_same_moment_keep_the_method_once(org, customer, clerk, sandbox):
@@ -415,54 +400,56 @@ def test_one_off_session_charge_costs_a_fixed_number_of_queries(card, next_sale,
     assert due(next_sale) == eur("0.00")
 
 
-@pytest.mark.django_db
-def test_a_key_claimed_meanwhile_by_another_call_returns_that_attempt_and_charges_nothing_more(
-        card, next_sale, monkeypatch):
-    # Another process claimed the key (and has not called the provider yet) between this call's look-up and
-    # its insert: the look-up saw nothing, the insert meets the key.
-    first, _method = methods._claim_charge(method=card, amount=eur("30.00"), line_ids=[next_sale.pk],
-                                           key="collect:1", by=None)
-    monkeypatch.setattr(methods, "_key_or_under_way", lambda key, customer: [])
-
-    again = charge(card, next_sale)
-
-    assert (again.pk, again.status) == (first.pk, "succeeded")  # sent under the same key, booked once
-    assert PaymentAttempt.objects.filter(idempotency_key="collect:1").count() == 1
-    assert SandboxPayment.objects.filter(idempotency_key="collect:1").count() == 1
-    assert settle_entries(first) == 1
-    assert events(first, "charge_started") == 1
-
-
-@pytest.mark.django_db
-def test_a_key_claimed_meanwhile_for_another_method_is_refused(org, customer, clerk, sandbox, card, next_sale,
-                                                                monkeypatch):
-    other = keep_card(customer, sale(customer, clerk, "12.00"), sandbox)
-    methods._claim_charge(method=other, amount=eur("30.00"), line_ids=[next_sale.pk], key="collect:1", by=None)
-    monkeypatch.setattr(methods, "_key_or_under_way", lambda key, customer: [])
-
-    with pytest.raises(PaymentRefused, match="idempotency key was used for another payment"):
-        charge(card, next_sale)
-
-
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
-def test_a_key_race_lost_outside_any_transaction_rolls_the_claim_back_and_reads_the_winner(
-        org, customer, clerk, sandbox, card, next_sale, monkeypatch):
-    """A collection run charges outside any transaction: the lost claim is then a whole transaction, not a savepoint.
+def test_a_key_claimed_meanwhile_by_another_customers_charge_is_refused_once_the_claim_rolls_back(
+        org, customer, clerk, sandbox, card, next_sale):
+    """The same key asked for two customers at the same moment (two runs sharing a key by mistake).
 
-    On PostgreSQL the connection must be usable again after the unique violation
-    (the claim rolled back) to read the winning attempt; the tests above run
-    inside the test's transaction and only roll back to a savepoint.
+    The customer's lock serializes the charges of one customer, so only
+    charges of two customers can both look the key up before either claims
+    it. The second claim then meets the first's uncommitted row in the unique
+    index and waits; once the first commits, the second's insert fails and
+    its whole transaction rolls back (a run charges outside any transaction),
+    after which its connection must still read the winner to refuse. A table
+    lock on the audit trail holds the first claim between its insert and its
+    commit until the second is seen waiting. SQLite takes its write lock at
+    BEGIN, so there the claims never overlap.
     """
-    other = keep_card(customer, sale(customer, clerk, "12.00"), sandbox)
-    first, _method = methods._claim_charge(method=other, amount=eur("30.00"), line_ids=[next_sale.pk],
-                                           key="collect:1", by=None)
-    monkeypatch.setattr(methods, "_key_or_under_way", lambda key, customer: [])
+    other = Customer.objects.create(organisation=org, ref="C002", name="Paul Durand", email="paul@example.org")
+    other_card = keep_card(other, sale(other, clerk), sandbox)
+    other_sale = sale(other, clerk, "30.00")
+    audit_locked, first_claimed = Event(), Event()
+    seen = []
 
-    with pytest.raises(PaymentRefused, match="idempotency key was used for another payment"):
-        charge(card, next_sale)
-    again = charge(other, next_sale)
+    def work(i: int):
+        if i == 0:  # holds the first claim open between its insert and its commit
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {AuditEvent._meta.db_table} IN SHARE MODE")
+                audit_locked.set()
+                seen.append(others_wait_for_locks(1))  # the first claim, inserted, waits to write its event
+                first_claimed.set()
+                seen.append(others_wait_for_locks(2))  # the second claim waits on the first's key
+            return None
+        if i == 1:
+            assert audit_locked.wait(10)
+            return charge(card, next_sale, key="collect:race")
+        assert first_claimed.wait(10)
+        try:
+            charge(other_card, other_sale, key="collect:race")
+        except PaymentRefused as refused:
+            return str(refused), connection.in_atomic_block, due(other_sale)
+        return None
 
-    assert not connection.in_atomic_block
-    assert again.pk == first.pk
-    assert PaymentAttempt.objects.filter(idempotency_key="collect:1").count() == 1
-    assert events(first, "charge_started") == 1
+    _blocker, winner, loser = together(3, work)
+
+    assert seen == [True, True]
+    message, in_transaction, still_due = loser
+    assert "this idempotency key was used for another payment" in message
+    assert (in_transaction, still_due) == (False, eur("30.00"))
+    assert (winner.status, winner.saved_method) == ("succeeded", card)
+    assert list(PaymentAttempt.objects.filter(idempotency_key="collect:race").values_list("pk", flat=True)) == [
+        winner.pk]
+    assert SandboxPayment.objects.filter(idempotency_key="collect:race").count() == 1
+    assert events(winner, "charge_started") == 1
+    assert due(next_sale) == eur("0.00")
