@@ -434,13 +434,32 @@ class CollectionHoldAdmin(OrganisationScopedAdmin):
                                    reason=data["reason"], by=request.user)
         adopt(obj, hold)
 
+    def get_form(self, request: HttpRequest, obj: CollectionHold | None = None, change: bool = False,
+                 **kwargs: Any) -> type[forms.ModelForm]:
+        form = super().get_form(request, obj, change, **kwargs)
+        refused = getattr(request, "_hold_refused", None)
+        if refused is None:
+            return form
+
+        class LostRace(form):  # the same form, its data kept, saying why the hold was not placed
+            def clean(self) -> dict[str, Any]:
+                cleaned = super().clean()
+                if refused not in self.non_field_errors():  # the form's own checks may say it already
+                    self.add_error(None, refused)
+                return cleaned
+
+        return LostRace
+
     def add_view(self, request: HttpRequest, form_url: str = "",
                  extra_context: dict[str, Any] | None = None) -> HttpResponse:
         try:
             return super().add_view(request, form_url, extra_context)
-        except HoldRefused as error:  # lost a race the form's checks could not see: nothing was written
-            messages.error(request, str(error))
-            return HttpResponseRedirect(request.get_full_path())
+        except HoldRefused as error:
+            # Lost a race the form's checks could not see (another clerk's hold committed between them and the
+            # write): nothing was written. The form comes back as it was filled in, with the refusal, so the
+            # reason is not typed again.
+            request._hold_refused = str(error)
+            return super().add_view(request, form_url, extra_context)
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:

@@ -1,13 +1,17 @@
 """Staff block a customer or dispute an invoice from the back office, through the holds service; a hold is shown
 read-only, lifted with a confirmation, kept afterwards, and only within the staff member's organisations."""
 
+from threading import Event, Thread
+
 import pytest
+from django.db import connection, transaction
 from django.urls import reverse
 
 from encaisse.collection.holds import block_customer, dispute_invoice, lift_hold
 from encaisse.collection.models import CollectionHold
 from encaisse.core.audit import events_for
 from encaisse.invoicing.tests.factories import draft_invoice, posted_invoice
+from encaisse.testing.concurrency import others_wait_for_locks
 
 ADD = "admin:collection_collectionhold_add"
 LIST = "admin:collection_collectionhold_changelist"
@@ -193,3 +197,35 @@ def test_the_customer_and_invoice_pickers_offer_only_the_staff_members_organisat
     staff.post(reverse(LIST), {"action": "lift_selected", "_selected_action": [theirs.pk]}, follow=True)
     theirs.refresh_from_db()
     assert theirs.in_force
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_block_lost_to_another_clerk_comes_back_filled_in_with_the_refusal(staff, org, clerk, customer):
+    # Another clerk blocks the customer and holds the customer's row until this form's write is seen waiting for
+    # it: the form's checks passed (that block was not committed yet), the service's, under the lock, refuse.
+    other_blocked = Event()
+    waited = []
+
+    def other_clerk() -> None:
+        try:
+            with transaction.atomic():
+                block_customer(organisation=org, customer=customer, reason="Other clerk's block", by=clerk)
+                other_blocked.set()
+                waited.append(others_wait_for_locks(1))
+        finally:
+            connection.close()
+
+    thread = Thread(target=other_clerk)
+    thread.start()
+    assert other_blocked.wait(10)
+    response = staff.post(reverse(ADD), {"organisation": org.pk, "kind": "customer_blocked",
+                                         "customer": customer.pk, "invoice": "", "reason": "Unpaid since March"})
+    thread.join(10)
+
+    assert waited == [True]
+    assert response.status_code == 200  # the form again, not a redirect to an empty one
+    page_text = response.content.decode().replace("&#x27;", "'")
+    assert page_text.count("Jeanne Martin (C001) is already blocked: lift that hold first.") == 1
+    assert "Unpaid since March</textarea>" in page_text
+    assert list(CollectionHold.objects.values_list("reason", flat=True)) == ["Other clerk's block"]
