@@ -92,9 +92,14 @@ def insert_rows(model: type[models.Model], names: tuple[str, ...] | list[str], r
 def insert_returning(model: type[models.Model], names: tuple[str, ...] | list[str], rows: list[tuple]) -> list[int]:
     """INSERT a few rows in one statement and return their ids, in the order of `rows`.
 
-    A multi-row INSERT ... RETURNING gives the ids in the order of its VALUES
-    on PostgreSQL and SQLite from 3.35 (Django's bulk_create relies on it);
-    the caller checks the connection's can_return_rows_from_bulk_insert.
+    Both databases insert the rows of a multi-row VALUES in order, and the id
+    each row gets (SQLite's rowid, max + 1; a PostgreSQL sequence's next
+    value) grows with every row inserted. The order RETURNING emits them in
+    is another matter, which SQLite's documentation calls arbitrary (Django's
+    bulk_create takes it as the VALUES order): the ids are sorted, so the
+    first row gets the smallest whatever that order. The caller checks the
+    connection's can_return_rows_from_bulk_insert (PostgreSQL; SQLite from
+    3.35).
     """
     if not rows:
         return []
@@ -106,7 +111,7 @@ def insert_returning(model: type[models.Model], names: tuple[str, ...] | list[st
            f"RETURNING {quote(model._meta.pk.column)}")
     with connection.cursor() as cursor:
         cursor.execute(sql, [value for row in _prepared(model, names, rows, connection) for value in row])
-        return [pk for (pk,) in cursor.fetchall()]
+        return sorted(pk for (pk,) in cursor.fetchall())
 
 
 def update_rows(model: type[models.Model], names: list[str], rows: list[tuple], *, where: dict[str, Any] | None = None

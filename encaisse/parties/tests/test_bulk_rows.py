@@ -10,7 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from encaisse.core.bulk import column_in, insert_rows, update_rows
+from encaisse.core.bulk import column_in, insert_returning, insert_rows, update_rows
 from encaisse.core.models import AuditEvent
 from encaisse.parties.models import Organisation, Tag
 
@@ -113,3 +113,15 @@ def test_one_instant_in_two_time_zones_is_one_value_in_a_datetime_column():
     at = dict(AuditEvent.objects.filter(verb="bulk_test").values_list("object_id", "at"))
     assert [at[str(n)] for n in range(4)] == [utc, utc, later, utc]
     assert at["2"] - at["0"] == timedelta(microseconds=1)
+
+
+@pytest.mark.django_db
+def test_insert_returning_gives_each_row_its_own_id_in_the_order_of_the_rows():
+    organisation = Organisation.objects.create(name="Bulk", slug="bulk")
+    names = [f"tag {n:02d}" for n in range(40, 0, -1)]  # not in the order an index on the name would give
+
+    ids = insert_returning(Tag, ("organisation", "name"), [(organisation.pk, name) for name in names])
+
+    tags = Tag.objects.in_bulk(ids)
+    assert [tags[pk].name for pk in ids] == names
+    assert ids == sorted(ids)  # each row's id follows the one before: rowid and sequence grow row by row
