@@ -3,11 +3,9 @@ nothing for it, and collect again once the hold is lifted; holds are kept, never
 
 import json
 import re
-import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from io import StringIO
-from threading import Barrier, Thread
+from threading import Thread
 
 import pytest
 from django.core.management import call_command
@@ -27,6 +25,7 @@ from encaisse.sepa.models import DirectDebit
 from encaisse.sepa.returns import import_bank_file
 from encaisse.sepa.tests.bank_answers import pain002
 from encaisse.sepa.tests.debit_fixtures import make_mandate
+from encaisse.testing.concurrency import others_wait_for_locks, together
 
 from .. import selectors, services
 from ..holds import HoldRefused, block_customer, dispute_invoice, holds_in_force, lift_hold
@@ -373,19 +372,15 @@ def test_collect_json_shows_the_hold_and_its_reason(org, clerk, sandbox):
 @pytest.mark.postgresql  # needs two real connections at once: skipped on SQLite, run in CI
 @pytest.mark.django_db(transaction=True)
 def test_two_clerks_blocking_the_same_customer_at_once_get_one_hold_and_one_refusal(org, clerk, customer):
-    start_together = Barrier(2)
+    reasons = ["First clerk", "Second clerk"]
 
-    def block(reason):
-        start_together.wait()
+    def block(i):
         try:
-            return block_customer(organisation=org, customer=customer, reason=reason, by=clerk)
+            return block_customer(organisation=org, customer=customer, reason=reasons[i], by=clerk)
         except HoldRefused as refused:
             return refused
-        finally:
-            connection.close()  # each thread opened its own connection
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(block, ["First clerk", "Second clerk"]))
+    results = together(2, block)
 
     assert sorted(type(result).__name__ for result in results) == ["CollectionHold", "HoldRefused"]
     assert CollectionHold.objects.filter(customer=customer).count() == 1
@@ -429,21 +424,6 @@ def test_a_hold_placed_after_a_run_read_the_holds_stops_what_the_run_had_not_cla
     assert (due(retry_invoice), due(card_invoice), due(debit_invoice)) == (eur("60.00"),) * 3
 
 
-def _waiting_on_a_lock_or_done(thread: Thread) -> None:
-    """Until the thread's connection waits on a row lock in this database, or the thread has finished."""
-    for _ in range(200):
-        if not thread.is_alive():
-            return
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_stat_clear_snapshot()")  # else read once per transaction
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                           "AND wait_event_type = 'Lock'")
-            if cursor.fetchone()[0]:
-                return
-        time.sleep(0.05)
-    raise AssertionError("the clerk's block neither waited nor finished")
-
-
 @pytest.mark.postgresql  # needs two real connections at once: skipped on SQLite, run in CI
 @pytest.mark.django_db(transaction=True)
 def test_a_block_placed_while_a_run_writes_its_debits_waits_for_them_so_nothing_is_batched_after_it(
@@ -464,7 +444,7 @@ def test_a_block_placed_while_a_run_writes_its_debits_waits_for_them_so_nothing_
         # Inside the chunk's transaction, once it has looked for holds: a clerk blocks the customer now.
         seen["clerk"] = Thread(target=block)
         seen["clerk"].start()
-        _waiting_on_a_lock_or_done(seen["clerk"])
+        seen["clerk waited for the run's lock"] = others_wait_for_locks(1)
         return schedule(**kwargs)
 
     monkeypatch.setattr(services, "schedule_direct_debits", schedule_while_a_clerk_blocks)
@@ -472,6 +452,7 @@ def test_a_block_placed_while_a_run_writes_its_debits_waits_for_them_so_nothing_
     seen["clerk"].join(timeout=30)
 
     assert lines(run) == {invoice.number: (Outcome.BATCHED, "", "")}
+    assert seen["clerk waited for the run's lock"] is True
     assert seen["debit already there when the block committed"] is True
     assert CollectionHold.objects.get().in_force
     again = run_collection(organisation=org, on=invoice.due_on - timedelta(days=13))
